@@ -1,0 +1,38 @@
+# Everything a fresh clone needs: only Python 3.10+ must be present.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: install train test test-all lint format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "adx needs Python 3.10+, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The README's main job: the conv autoencoder on the embedded digits data.
+train: $(STAMP)
+	$(BIN)/adx train
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check anomaly_cli tests benchmarks
+	$(BIN)/ruff format --check anomaly_cli tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format anomaly_cli tests benchmarks
+	$(BIN)/ruff check --fix anomaly_cli tests benchmarks
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""`adx <verb> [overrides]`: pick the verb, hand the rest to that verb's Hydra app.
+
+Hydra does not support sub-commands, so adx reads the verb itself, removes it
+from sys.argv and calls the verb's own `@hydra.main` function; Hydra keeps its
+output folders, logging, `--cfg`, `--multirun` and launchers. Nothing here
+imports TensorFlow: the verb modules import it inside their task functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from anomaly_cli import __version__
+from anomaly_cli.config_dir import config_groups
+from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError
+
+VERBS: dict[str, str] = {
+    "train": "fit a detector on normal data, threshold on validation, report test metrics",
+    "evaluate": "re-score a finished run's checkpoint (run=<dir>, default outputs/latest)",
+    "sweep": "re-threshold a run's saved scores: threshold=a:b | a:b:step | [t1,t2,...]",
+}
+
+# Flags that make Hydra print something instead of running the task.
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--version"}
+
+
+def usage() -> str:
+    lines = [
+        f"adx {__version__}: experiment runner for deep anomaly detection",
+        "",
+        "usage: adx <verb> [key=value ...] [hydra flags]",
+        "       adx <verb> --help     options and config of one verb",
+        "",
+        "verbs:",
+        *(f"  {name:<10}{text}" for name, text in VERBS.items()),
+        "",
+        "config groups (select with group=option, e.g. model=conv_ae):",
+        *(f"  {group:<10}{', '.join(options)}" for group, options in config_groups().items()),
+        "",
+        "examples:",
+        "  adx train dataset=synthetic trainer.epochs=5",
+        "  adx evaluate threshold=youden",
+        "  adx sweep threshold=0.0005:0.003",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return
+    if args[0] == "--version":
+        print(__version__)
+        return
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        fail(f"unknown verb '{verb}'; valid verbs: {', '.join(VERBS)}")
+    module = importlib.import_module(f"anomaly_cli.tasks.{verb}")
+    rewrite = getattr(module, "rewrite_overrides", None)
+    try:
+        if rewrite is not None:
+            rest = rewrite(rest)
+        if not _INFO_FLAGS.intersection(rest):
+            from anomaly_cli.overrides import check_overrides
+
+            check_overrides(verb, [a for a in rest if not a.startswith("-")])
+    except AdxUserError as error:
+        fail(str(error))
+    sys.argv = [f"adx {verb}", *rest]
+    module.main()
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 2: the user's input needs fixing."""
+    if os.environ.get("ADX_DEBUG") == "1":
+        raise AdxUserError(message)
+    print(f"adx: error: {message}", file=sys.stderr)
+    sys.exit(USER_ERROR_EXIT_CODE)

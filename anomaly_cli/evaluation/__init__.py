@@ -1,0 +1,1 @@
+"""Thresholds, metrics and sweep grids: plain NumPy / scikit-learn functions."""

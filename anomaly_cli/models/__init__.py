@@ -1,0 +1,1 @@
+"""Detectors: one module per model family, each an AnomalyModel (keras.Model)."""

@@ -1,0 +1,41 @@
+"""Build a detector from its config, or load one from a .keras checkpoint."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+import anomaly_cli.models as models_package
+from anomaly_cli.models.base import AnomalyModel
+
+# Keys of a model config that describe it rather than parameterise it.
+_META_KEYS = ("_target_", "name")
+
+
+def build_model(model_cfg: DictConfig, sample_shape: tuple[int, ...]) -> AnomalyModel:
+    from hydra.utils import get_class
+
+    params: dict[str, Any] = {
+        k: v
+        for k, v in OmegaConf.to_container(model_cfg, resolve=True).items()
+        if k not in _META_KEYS
+    }
+    model = get_class(model_cfg._target_)(sample_shape=tuple(sample_shape), **params)
+    # One call on zeros creates the variables and records the build shape,
+    # which a .keras file needs to rebuild the model on load.
+    model(np.zeros((1, *sample_shape), dtype="float32"))
+    return model
+
+
+def load_checkpoint(path: str | Path) -> AnomalyModel:
+    """Load any adx model; each model module registers its class on import."""
+    import keras
+
+    for module in pkgutil.iter_modules(models_package.__path__):
+        importlib.import_module(f"{models_package.__name__}.{module.name}")
+    return keras.saving.load_model(str(path), compile=False)

@@ -1,0 +1,1 @@
+"""Tables (tabulate) and plots (matplotlib) written into run directories."""

@@ -1,0 +1,71 @@
+"""OmegaConf resolvers used in the verbs' run-directory names."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+LATEST = "latest"
+STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
+
+# One claimed folder per (parent, label) and process: Hydra and OmegaConf may
+# resolve the run-dir interpolation several times, seconds apart.
+_claimed: dict[tuple[str, str], str] = {}
+_claiming = True
+
+
+@contextlib.contextmanager
+def names_only() -> Iterator[None]:
+    """Resolve run-dir names without creating folders (for checking overrides)."""
+    global _claiming
+    previous, _claiming = _claiming, False
+    try:
+        yield
+    finally:
+        _claiming = previous
+
+
+def unique_dir(parent: str, label: str) -> str:
+    """Create and return `<parent>/<timestamp>_<label>` (or `..._2`, `..._3`).
+
+    mkdir either creates the folder or fails, so two runs started in the same
+    second can never share one.
+    """
+    key = (str(parent), str(label))
+    if key in _claimed:
+        return _claimed[key]
+    base = Path(parent) / f"{datetime.now().strftime(STAMP_FORMAT)}_{label}"
+    if not _claiming:
+        return str(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        candidate = base if attempt == 1 else base.with_name(f"{base.name}_{attempt}")
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        _claimed[key] = str(candidate)
+        return str(candidate)
+    raise RuntimeError(f"could not create a unique run directory for {base}")
+
+
+def run_label(run: str | None, output_dir: str) -> str:
+    """'<model>_<dataset>' of the run a verb re-enters, for its new folder's name."""
+    source = Path(run) if run else Path(output_dir) / LATEST
+    try:
+        cfg = OmegaConf.load(source / "config.yaml")
+        return f"{cfg.model.name}_{cfg.dataset.name}"
+    except Exception:
+        return "unknown"
+
+
+def register() -> None:
+    if not OmegaConf.has_resolver("adx.unique_dir"):
+        OmegaConf.register_new_resolver("adx.unique_dir", unique_dir)
+    if not OmegaConf.has_resolver("adx.run_label"):
+        OmegaConf.register_new_resolver("adx.run_label", run_label)

@@ -1,0 +1,1 @@
+"""Anomaly scores: higher means more anomalous, everywhere."""

@@ -1,0 +1,1 @@
+"""One module per verb: a plain task function plus its `@hydra.main` wrapper."""

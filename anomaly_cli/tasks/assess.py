@@ -1,0 +1,85 @@
+"""Score val and test, fit the threshold on val, measure test, write the artifacts.
+
+Shared by `train` and `evaluate`, so both write exactly the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from anomaly_cli import runs
+from anomaly_cli.data.base import Splits
+from anomaly_cli.evaluation.metrics import compute_metrics, pr_points, roc_points
+from anomaly_cli.evaluation.thresholds import Threshold, fit_threshold, predict
+from anomaly_cli.reporting import plots, tables
+
+log = logging.getLogger("adx")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    metrics: dict[str, Any]
+    threshold: Threshold
+    table: str
+
+
+def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: str) -> Assessment:
+    from anomaly_cli.data.pipeline import scoring_batches
+
+    batch_size = int(cfg.trainer.batch_size)
+    val_scores = model.score(scoring_batches(splits.val, batch_size))
+    test_scores = model.score(scoring_batches(splits.test, batch_size))
+    threshold = fit_threshold(cfg.threshold, val_scores, splits.val.labels)
+    labels = splits.test.labels
+    metrics = compute_metrics(labels, test_scores, threshold.value)
+    table = tables.metrics_table(metrics)
+    write_artifacts(run_dir, splits, test_scores, threshold, metrics, table, title)
+    log.info(
+        "threshold %.6g (%s); test AUROC %.4f",
+        threshold.value,
+        threshold.strategy,
+        metrics["auroc"],
+    )
+    return Assessment(metrics=metrics, threshold=threshold, table=table)
+
+
+def write_artifacts(
+    run_dir: Path,
+    splits: Splits,
+    test_scores: np.ndarray,
+    threshold: Threshold,
+    metrics: dict[str, Any],
+    table: str,
+    title: str,
+) -> None:
+    labels = splits.test.labels
+    scores = pd.DataFrame(
+        {
+            "id": splits.test.ids,
+            "label": labels,
+            "score": test_scores,
+            "prediction": predict(test_scores, threshold.value),
+        }
+    )
+    runs.write_csv(run_dir / runs.SCORES, scores)
+    roc = roc_points(labels, test_scores)
+    runs.write_csv(run_dir / runs.ROC, roc)
+    runs.write_csv(run_dir / runs.PR, pr_points(labels, test_scores))
+    runs.write_json(
+        run_dir / runs.THRESHOLD,
+        {**threshold.to_dict(), "fitted_on": "val", "val_counts": splits.val.counts()},
+    )
+    runs.write_json(run_dir / runs.METRICS_JSON, metrics)
+    runs.write_csv(run_dir / runs.METRICS_CSV, tables.metrics_frame(metrics))
+    runs.write_text(run_dir / runs.METRICS_TXT, table + "\n")
+    plots.roc_plot(
+        run_dir / runs.ROC_PLOT, roc, metrics["auroc"], (metrics["fpr"], metrics["recall"]), title
+    )
+    plots.score_histogram(run_dir / runs.HIST_PLOT, test_scores, labels, threshold.value, title)

@@ -1,0 +1,128 @@
+"""`adx evaluate`: re-score a finished run's checkpoint on rebuilt data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from anomaly_cli import runs
+from anomaly_cli.config_dir import config_dir
+from anomaly_cli.errors import AdxUserError
+from anomaly_cli.tasks.common import (
+    current_run_dir,
+    log,
+    run_cli_task,
+    save_config,
+    task_overrides,
+)
+
+# Groups whose change would need a different checkpoint, not a re-evaluation.
+_FIXED_BY_CHECKPOINT = ("model", "optimizer", "trainer")
+# Keys of those groups that only change how the checkpoint is applied. trainer.seed
+# is not among them: it decides the data split, and a new split could put
+# training samples into the test set.
+_CHANGEABLE_KEYS = ("model.score", "trainer.batch_size", "trainer.verbose", "trainer.deterministic")
+
+
+def effective_config(
+    source_cfg: DictConfig, cfg: DictConfig, overrides: Sequence[str]
+) -> DictConfig:
+    """The source run's config with this command's overrides applied on top.
+
+    `cfg` is the evaluate composition, which already holds each override's
+    value (a whole group node for `threshold=youden`, one value for
+    `dataset.normal_class=3`); those values replace the source's.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    merged = OmegaConf.create(OmegaConf.to_container(source_cfg, resolve=True))
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key == "run" or key.startswith("hydra") or override.is_delete():
+            continue
+        top = key.split(".")[0]
+        if (
+            top in _FIXED_BY_CHECKPOINT
+            and key not in _CHANGEABLE_KEYS
+            and key != "trainer.batch_size"
+        ):
+            raise AdxUserError(
+                f"evaluate re-scores the run's checkpoint, so '{override.input_line}' cannot "
+                "apply; train a new run instead (evaluate accepts dataset.*, threshold=*, "
+                f"{', '.join(_CHANGEABLE_KEYS)})"
+            )
+        OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+    merged.paths = cfg.paths
+    return merged
+
+
+def evaluate(
+    cfg: DictConfig, run_dir: Path | None = None, overrides: Sequence[str] | None = None
+) -> dict[str, Any]:
+    from anomaly_cli.data.loader import load_splits
+
+    run_dir = Path(run_dir or current_run_dir())
+    source = runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.CONFIG, runs.CHECKPOINT))
+    overrides = task_overrides() if overrides is None else overrides
+    merged = effective_config(OmegaConf.load(source / runs.CONFIG), cfg, overrides)
+    seed = int(merged.trainer.seed)
+    splits = load_splits(merged.dataset, seed)
+
+    from anomaly_cli.models.loading import load_checkpoint
+    from anomaly_cli.tasks.assess import assess
+    from anomaly_cli.training.seeding import apply_seed
+
+    apply_seed(seed, bool(merged.trainer.deterministic))
+    model = load_checkpoint(source / runs.CHECKPOINT)
+    if tuple(model.sample_shape) != tuple(splits.input_shape):
+        raise AdxUserError(
+            f"the checkpoint in {source} takes samples of shape {tuple(model.sample_shape)}, "
+            f"the dataset now gives {tuple(splits.input_shape)}"
+        )
+    model.score_name = str(merged.model.score)
+    save_config(merged, run_dir)
+    _link_or_copy(source / runs.CHECKPOINT, run_dir / runs.CHECKPOINT)
+    result = assess(model, splits, merged, run_dir, f"{merged.model.name} on {merged.dataset.name}")
+    runs.write_json(
+        run_dir / runs.RUN_INFO,
+        {
+            "verb": "evaluate",
+            "source_run": str(source),
+            "overrides": list(overrides),
+            "model": merged.model.name,
+            "dataset": merged.dataset.name,
+            "seed": seed,
+            "counts": splits.counts(),
+            "data": splits.info,
+        },
+    )
+    runs.update_latest(run_dir, cfg.paths.output_dir)
+    log.info("evaluated %s", source)
+    print(
+        f"\nTest metrics ({merged.model.name} from {source.name}, threshold "
+        f"{result.threshold.value:.6g} by {result.threshold.strategy}):"
+    )
+    print(result.table)
+    print(f"Run directory: {run_dir}")
+    return result.metrics
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """The evaluate run keeps its checkpoint, so it can be evaluated again later."""
+    with runs.atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    run_cli_task(evaluate, cfg)

@@ -1,0 +1,1 @@
+"""Fitting a detector: seeds, optimizers, callbacks, the fit loop."""
