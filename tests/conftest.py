@@ -1,0 +1,67 @@
+"""Shared helpers: run `adx` in a subprocess inside a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ADX = str(Path(sys.executable).with_name("adx"))
+REPO = Path(__file__).resolve().parents[1]
+
+# Every artifact a train or evaluate run directory must hold.
+RUN_ARTIFACTS = (
+    ".hydra/config.yaml",
+    ".hydra/overrides.yaml",
+    "adx.log",
+    "config.yaml",
+    "checkpoints/best.keras",
+    "scores.csv",
+    "roc.csv",
+    "pr.csv",
+    "threshold.json",
+    "metrics.json",
+    "metrics.csv",
+    "metrics.txt",
+    "run.json",
+    "plots/roc.png",
+    "plots/score_hist.png",
+)
+FAST_TRAIN = ("trainer.verbose=0",)
+
+
+def run_adx(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """`adx ARGS` in `cwd`; runs land in cwd/outputs."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ADX_OUTPUT_DIR": str(cwd / "outputs")}
+    env.pop("ADX_DEBUG", None)
+    return subprocess.run(
+        [ADX, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_dirs(cwd: Path) -> set[str]:
+    out = cwd / "outputs"
+    return {p.name for p in out.iterdir() if p.name != "latest"} if out.exists() else set()
+
+
+def latest(cwd: Path) -> Path:
+    return (cwd / "outputs" / "latest").resolve()
+
+
+def train_run(cwd: Path, *overrides: str) -> Path:
+    result = run_adx("train", *FAST_TRAIN, *overrides, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return latest(cwd)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_run(tmp_path_factory.mktemp("synthetic"), "dataset=synthetic", "trainer.epochs=15")
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_run(tmp_path_factory.mktemp("digits"), "dataset=digits", "trainer.epochs=30")

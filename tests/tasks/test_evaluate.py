@@ -1,0 +1,48 @@
+"""`adx evaluate` re-enters a run from its checkpoint and config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import RUN_ARTIFACTS, latest, run_adx
+
+
+def test_evaluate_reproduces_the_train_metrics_exactly(synthetic_run: Path, tmp_path: Path):
+    result = run_adx("evaluate", f"run={synthetic_run}", "trainer.verbose=0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = latest(tmp_path)
+    assert "_evaluate_conv_ae_synthetic" in evaluated.name
+    for name in RUN_ARTIFACTS:
+        assert (evaluated / name).is_file(), name
+    for name in ("metrics.json", "scores.csv", "threshold.json", "roc.csv"):
+        assert (evaluated / name).read_text() == (synthetic_run / name).read_text(), name
+    assert json.loads((evaluated / "run.json").read_text())["source_run"] == str(synthetic_run)
+
+
+def test_evaluate_with_another_threshold_strategy(synthetic_run: Path, tmp_path: Path):
+    result = run_adx("evaluate", f"run={synthetic_run}", "threshold=youden", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = latest(tmp_path)
+    threshold = json.loads((evaluated / "threshold.json").read_text())
+    assert threshold["strategy"] == "youden"
+    before = json.loads((synthetic_run / "metrics.json").read_text())
+    after = json.loads((evaluated / "metrics.json").read_text())
+    assert after["auroc"] == before["auroc"]  # same scores, another cut
+    assert after["tp"] + after["fn"] == before["tp"] + before["fn"]
+
+
+def test_evaluate_on_another_normal_class_and_without_run_uses_latest(
+    digits_run: Path, tmp_path: Path
+):
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    (outputs / "latest").symlink_to(digits_run)
+    result = run_adx("evaluate", "dataset.normal_class=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = latest(tmp_path)
+    assert evaluated != digits_run
+    info = json.loads((evaluated / "run.json").read_text())
+    assert info["source_run"] == str(digits_run) and info["data"]["normal_classes"] == [1]
+    # A detector of zeros does not recognise ones as normal.
+    assert json.loads((evaluated / "metrics.json").read_text())["auroc"] < 0.5

@@ -1,0 +1,117 @@
+"""The `adx` front: help without TensorFlow, verb dispatch, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_adx, run_dirs
+
+
+def _modules_after(code: str) -> str:
+    probe = f"import sys\n{code}\nprint('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv", [["--help"], [], ["train", "--help"], ["sweep", "--help"]])
+def test_help_does_not_import_tensorflow(argv: list[str]):
+    code = (
+        f"from anomaly_cli.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    )
+    assert _modules_after(code) == "False False"
+
+
+def test_importing_the_package_and_verbs_does_not_import_tensorflow():
+    modules = ["anomaly_cli.cli", *(f"anomaly_cli.tasks.{verb}" for verb in VERBS)]
+    code = "\n".join(f"import {m}" for m in modules)
+    assert _modules_after(code) == "False False"
+
+
+def test_help_lists_verbs_and_config_groups(tmp_path: Path):
+    for args in ([], ["--help"]):
+        result = run_adx(*args, cwd=tmp_path)
+        assert result.returncode == 0
+        for word in ("train", "evaluate", "sweep", "conv_ae", "digits", "synthetic", "youden"):
+            assert word in result.stdout
+
+
+def test_verb_help_is_hydra_help_with_groups(tmp_path: Path):
+    result = run_adx("train", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "adx train" in result.stdout
+    assert "threshold: best_f1, fixed, percentile, roc_optimal, youden" in result.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path: Path):
+    result = run_adx("train", "model.latent_dim=7", "--cfg", "job", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "latent_dim: 7" in result.stdout
+
+
+def test_python_dash_m_runs_the_same_cli(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "anomaly_cli", "nope"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "valid verbs: train, evaluate, sweep" in result.stderr
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("adx: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+BAD_INPUTS = {
+    "unknown verb": (("trian",), ("unknown verb 'trian'", "train, evaluate, sweep")),
+    "unknown model": (("train", "model=resnet"), ("unknown model 'resnet'", "conv_ae")),
+    "key typo": (("train", "model.latnt_dim=3"), ("model.latnt_dim", "latent_dim", "num_filters")),
+    "wrong type": (("train", "trainer.epochs=many"), ("trainer.epochs", "integer")),
+    "unknown group option in a sweep": (
+        ("train", "-m", "threshold=youden,best"),
+        ("unknown threshold 'best'",),
+    ),
+    "unknown class": (("train", "dataset.normal_class=11"), ("normal_class=11", "0, 1, 2")),
+    "reversed range": (
+        ("sweep", "threshold=0.003:0.0005"),
+        ("0.003:0.0005", "start must be below"),
+    ),
+    "words in range": (("sweep", "threshold=a:b"), ("'a' is not a number",)),
+    "empty range": (("sweep", "threshold="), ("sweep needs thresholds",)),
+    "missing run": (
+        ("evaluate", "run=does/not/exist"),
+        ("run=does/not/exist", "not a run directory"),
+    ),
+    "sweep without runs": (("sweep", "threshold=0.1:0.2"), ("latest run", "train a model first")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_no_run_dir(case: str, tmp_path: Path):
+    args, fragments = BAD_INPUTS[case]
+    result = run_adx(*args, cwd=tmp_path)
+    _assert_one_line_error(result, *fragments)
+    assert run_dirs(tmp_path) == set()
+
+
+def test_evaluate_a_dir_without_checkpoint_is_refused(tmp_path: Path):
+    broken = tmp_path / "broken_run"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("model: {name: conv_ae}\ndataset: {name: digits}\n")
+    result = run_adx("evaluate", f"run={broken}", cwd=tmp_path)
+    _assert_one_line_error(result, "has no checkpoints/best.keras")
+    assert run_dirs(tmp_path) == set()
+
+
+def test_evaluate_refuses_overrides_that_need_retraining(synthetic_run: Path, tmp_path: Path):
+    result = run_adx("evaluate", f"run={synthetic_run}", "model.latent_dim=4", cwd=tmp_path)
+    _assert_one_line_error(result, "model.latent_dim=4", "train a new run")
+    assert run_dirs(tmp_path) == set()

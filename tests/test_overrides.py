@@ -1,0 +1,48 @@
+"""Overrides are checked against the YAML defaults before any run starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from anomaly_cli.errors import AdxUserError
+from anomaly_cli.overrides import check_overrides
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["model.latent_dim=3", "trainer.epochs=2", "optimizer=sgd", "optimizer.momentum=0.5"],
+        ["threshold=fixed", "threshold.value=0.2"],
+        ["dataset=synthetic", "dataset.image_size=32", "optimizer.lr=1"],  # int for a float
+        ["dataset.normal_class=[0,1]"],
+        ["hydra.run.dir=somewhere", "+extra.key=1"],
+        ["model=conv_ae,conv_ae", "trainer.epochs=range(1,3)"],
+    ],
+)
+def test_valid_overrides_pass(overrides: list[str]):
+    check_overrides("train", overrides)
+
+
+@pytest.mark.parametrize(
+    ("verb", "overrides", "message"),
+    [
+        (
+            "train",
+            ["model.latnt_dim=3"],
+            "valid keys under model: _target_, dense_units, latent_dim",
+        ),
+        ("train", ["trainer.epoch=3"], "valid keys under trainer:"),
+        ("train", ["modle=conv_ae"], "valid keys at the top level: dataset, model"),
+        ("train", ["dataset=mnist"], "unknown dataset 'mnist'; choose one of: digits, synthetic"),
+        ("train", ["trainer.deterministic=maybe"], "expects true or false"),
+        ("train", ["optimizer.lr=fast"], "expects a number"),
+        ("train", ["optimizer=sgd", "optimizer.beta_1=0.9"], "valid keys under optimizer:"),
+        ("train", ["trainer.epochs=("], "cannot read override"),
+        ("sweep", ["model=conv_ae"], "unknown config key 'model'"),
+        ("evaluate", ["run.x=1"], "'run' holds no settings"),
+    ],
+)
+def test_invalid_overrides_name_the_key_and_the_fix(verb: str, overrides: list[str], message: str):
+    with pytest.raises(AdxUserError, match=message.replace("(", r"\(")):
+        check_overrides(verb, overrides)
