@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from anomaly_cli.cli import VERBS
 from tests.conftest import run_adx, run_dirs
 
 

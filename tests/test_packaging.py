@@ -16,10 +16,8 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)]
+    subprocess.run([sys.executable, "-m", "pip", *build], check=True, capture_output=True)
     return next(out.glob("*.whl"))
 
 
