@@ -45,10 +45,13 @@ def score_histogram(
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.histogram_bin_edges(scores, bins=40)
-    ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="normal")
-    ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label="anomaly")
+    # Densities, not counts: test sets often hold far more anomalies than
+    # normal samples (digits: 36 vs 808), which would flatten one class.
+    for label, name in ((0, "normal"), (1, "anomaly")):
+        chosen = scores[labels == label]
+        ax.hist(chosen, bins=bins, alpha=0.6, density=True, label=f"{name} (n={len(chosen)})")
     ax.axvline(threshold, color="red", ls="--", label=f"threshold {threshold:.4g}")
-    ax.set(xlabel="anomaly score", ylabel="samples", title=title)
+    ax.set(xlabel="anomaly score", ylabel="density", title=title)
     ax.legend()
     _save(fig, path)
 

@@ -43,9 +43,9 @@ def test_no_normal_training_sample_is_an_error():
 
 
 def test_digits_one_vs_rest_in_unit_range():
-    cfg = OmegaConf.create({"normal_class": 3, "split": FRACTIONS})
+    cfg = OmegaConf.create({"normal_class": 3, "image_size": 32, "split": FRACTIONS})
     splits = digits.load(cfg, seed=555)
-    assert splits.input_shape == (8, 8, 1)
+    assert splits.input_shape == (32, 32, 1)
     assert splits.train.counts()["anomaly"] == 0
     x = np.concatenate([s.x for s in (splits.train, splits.val, splits.test)])
     assert x.min() >= 0.0 and x.max() <= 1.0
@@ -54,12 +54,15 @@ def test_digits_one_vs_rest_in_unit_range():
 
 
 def test_digits_list_of_normal_classes_and_unknown_class():
-    cfg = OmegaConf.create({"normal_class": [0, 1], "split": FRACTIONS})
+    cfg = OmegaConf.create({"normal_class": [0, 1], "image_size": 8, "split": FRACTIONS})
     splits = digits.load(cfg, seed=555)
     normal = sum(s.counts()["normal"] for s in (splits.train, splits.val, splits.test))
     assert normal == 178 + 182  # zeros and ones in the bundled set
     with pytest.raises(AdxUserError, match="classes present: 0, 1, 2"):
-        digits.load(OmegaConf.create({"normal_class": "airplane", "split": FRACTIONS}), seed=0)
+        digits.load(
+            OmegaConf.create({"normal_class": "airplane", "image_size": 8, "split": FRACTIONS}),
+            seed=0,
+        )
 
 
 def test_synthetic_anomalies_carry_the_planted_patch():
@@ -70,3 +73,13 @@ def test_synthetic_anomalies_carry_the_planted_patch():
     assert np.all((x[labels == 1] == 1.0).sum(axis=(1, 2, 3)) >= 16)
     again, _ = synthetic.make_images(50, 20, size=16, channels=1, patch=4, seed=0)
     assert np.array_equal(x, again)
+
+
+def test_digits_upscaling_keeps_the_picture():
+    images = np.zeros((1, 8, 8))
+    images[0, 2:6, 3] = 1.0  # a vertical stroke
+    big = digits.upscale(images, 32)
+    assert big.shape == (1, 32, 32) and 0.0 <= big.min() and big.max() <= 1.0
+    # The stroke stays where it was: column 3 of 8 covers columns 12..15 of 32.
+    assert big[0, 12:20, 12:16].mean() > 0.5 and big[0, :, 24:].max() == 0.0
+    assert np.array_equal(digits.upscale(images, 8), images.astype(np.float32))
