@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             check_overrides(verb, [a for a in rest if not a.startswith("-")])
     except AdxUserError as error:
         fail(str(error))
+    if {"--help", "-h"}.intersection(rest):
+        print(f"adx {verb}: {VERBS[verb]}")
+        print(f"other verbs: {', '.join(v for v in VERBS if v != verb)} (adx --help)\n")
     sys.argv = [f"adx {verb}", *rest]
     module.main()
 

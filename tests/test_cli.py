@@ -43,7 +43,7 @@ def test_help_lists_verbs_and_config_groups(tmp_path: Path):
 def test_verb_help_is_hydra_help_with_groups(tmp_path: Path):
     result = run_adx("train", "--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "adx train" in result.stdout
+    assert "adx train" in result.stdout and "other verbs: evaluate, sweep" in result.stdout
     assert "threshold: best_f1, fixed, percentile, roc_optimal, youden" in result.stdout
     assert not (tmp_path / "outputs").exists()
 
@@ -87,6 +87,7 @@ BAD_INPUTS = {
     ),
     "words in range": (("sweep", "threshold=a:b"), ("'a' is not a number",)),
     "empty range": (("sweep", "threshold="), ("sweep needs thresholds",)),
+    "zero epochs": (("train", "trainer.epochs=0"), ("trainer.epochs=0 must be at least 1",)),
     "missing run": (
         ("evaluate", "run=does/not/exist"),
         ("run=does/not/exist", "not a run directory"),

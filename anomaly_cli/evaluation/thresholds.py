@@ -52,7 +52,10 @@ def fit_threshold(cfg: DictConfig, scores: np.ndarray, labels: np.ndarray) -> Th
         return Threshold(float(cfg.value), "fixed", "fixed")
     normal = scores[labels == 0]
     if len(normal) == 0:
-        raise AdxUserError("the validation split has no normal sample to fit a threshold on")
+        raise AdxUserError(
+            "the validation split has no normal sample to fit a threshold on; "
+            "raise dataset.split.val or use threshold=fixed"
+        )
     if strategy == "percentile":
         return Threshold(percentile_threshold(normal, float(cfg.q)), "percentile", "percentile")
     if not np.any(labels == 1):

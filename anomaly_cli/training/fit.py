@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from anomaly_cli import runs
 from anomaly_cli.data.base import Splits
+from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel
 
 
@@ -20,6 +21,14 @@ class FitResult:
     best_epoch: int
     best_val_loss: float
     train_seconds: float
+
+
+def check_trainer(trainer: DictConfig) -> None:
+    for key, lowest in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
+        if int(trainer[key]) < lowest:
+            raise AdxUserError(f"trainer.{key}={trainer[key]} must be at least {lowest}")
+    if float(trainer.min_delta) < 0:
+        raise AdxUserError(f"trainer.min_delta={trainer.min_delta} must not be negative")
 
 
 def fit_model(model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path) -> FitResult:
@@ -36,6 +45,7 @@ def fit_model(model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Pat
     from anomaly_cli.training.optimizers import build_optimizer
 
     trainer = cfg.trainer
+    check_trainer(trainer)
     batch_size, epochs = int(trainer.batch_size), int(trainer.epochs)
     steps = int(np.ceil(len(splits.train) / batch_size))
     model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
