@@ -21,7 +21,10 @@ from anomaly_cli.resolvers import LATEST
 
 # File names inside a run directory, in one place so verbs agree on them.
 CONFIG = "config.yaml"
-CHECKPOINT = "checkpoints/best.keras"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT = f"{CHECKPOINT_DIR}/best.keras"
+# Latest epoch's model and optimizer (last-NNNN.keras) and the state naming it.
+TRAINING_STATE = f"{CHECKPOINT_DIR}/state.json"
 HISTORY = "history.csv"
 SCORES = "scores.csv"
 ROC = "roc.csv"

@@ -33,12 +33,16 @@ RUN_ARTIFACTS = (
 FAST_TRAIN = ("trainer.verbose=0",)
 
 
-def run_adx(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """`adx ARGS` in `cwd`; runs land in cwd/outputs."""
+def adx_env(cwd: Path) -> dict[str, str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ADX_OUTPUT_DIR": str(cwd / "outputs")}
     env.pop("ADX_DEBUG", None)
+    return env
+
+
+def run_adx(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """`adx ARGS` in `cwd`; runs land in cwd/outputs."""
     return subprocess.run(
-        [ADX, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [ADX, *args], cwd=cwd, env=adx_env(cwd), capture_output=True, text=True, timeout=timeout
     )
 
 

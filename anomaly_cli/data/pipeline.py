@@ -8,13 +8,26 @@ from anomaly_cli.data.base import Split
 
 
 def training_batches(
-    split: Split, batch_size: int, seed: int, shuffle: bool = True
+    split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int
 ) -> tf.data.Dataset:
-    """(x, x) batches for autoencoder training, reshuffled each epoch with a fixed seed."""
-    ds = split.dataset()
-    if shuffle:
-        ds = ds.shuffle(min(len(split), 10_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
+    """(x, x) batches for epochs first_epoch..epochs-1, back to back.
+
+    Each epoch's order is shuffled with seed + epoch, so it does not depend on
+    how many epochs ran before in this process: a resumed run sees the same
+    batches as one that was never interrupted.
+    """
+    samples = split.dataset()
+    buffer = max(1, min(len(split), 10_000))
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        return samples.shuffle(buffer, seed=seed + epoch).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return batches.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
+
+
+def validation_batches(split: Split, batch_size: int) -> tf.data.Dataset:
+    return split.dataset().batch(batch_size).map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
 
 
 def scoring_batches(split: Split, batch_size: int) -> tf.data.Dataset:

@@ -32,10 +32,13 @@ def build_model(model_cfg: DictConfig, sample_shape: tuple[int, ...]) -> Anomaly
     return model
 
 
-def load_checkpoint(path: str | Path) -> AnomalyModel:
-    """Load any adx model; each model module registers its class on import."""
+def load_checkpoint(path: str | Path, compile: bool = False) -> AnomalyModel:
+    """Load any adx model; each model module registers its class on import.
+
+    compile=True also restores the optimizer and its state, to go on training.
+    """
     import keras
 
     for module in pkgutil.iter_modules(models_package.__path__):
         importlib.import_module(f"{models_package.__name__}.{module.name}")
-    return keras.saving.load_model(str(path), compile=False)
+    return keras.saving.load_model(str(path), compile=compile)

@@ -18,6 +18,7 @@ from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 resolvers.register()
 log = logging.getLogger("adx")
+INTERRUPTED_EXIT_CODE = 130  # the shell's code for a run stopped by Ctrl-C
 
 
 def current_run_dir() -> Path:
@@ -41,11 +42,16 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig) -> An
     try:
         return task(cfg, run_dir)
     except AdxUserError as error:
-        runs.remove_run_dir(run_dir)
+        if not cfg.get("resume"):  # a resumed run's folder holds earlier work
+            runs.remove_run_dir(run_dir)
         if os.environ.get("ADX_DEBUG") == "1":
             raise
         print(f"adx: error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT_CODE)
+    except KeyboardInterrupt:
+        if (run_dir / runs.TRAINING_STATE).is_file():
+            print(f"\nadx: interrupted; go on with: adx train resume={run_dir}", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_CODE)
     finally:
         if "keras" in sys.modules:  # free graph memory between --multirun jobs
             sys.modules["keras"].backend.clear_session()

@@ -4,15 +4,52 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from omegaconf import DictConfig
 
 from anomaly_cli import __version__, runs
 from anomaly_cli.config_dir import config_dir
+from anomaly_cli.errors import AdxUserError
 from anomaly_cli.tasks.common import current_run_dir, log, run_cli_task, save_config
+
+# What `resume=` may change: how long to go on, and how much to print.
+RESUMABLE_KEYS = ("trainer.epochs", "trainer.patience", "trainer.verbose")
+
+
+def rewrite_overrides(args: Sequence[str]) -> list[str]:
+    """`resume=<dir>` becomes that run's own overrides plus its folder as run dir."""
+    resumes = [a for a in args if a.startswith("resume=")]
+    if not resumes:
+        return list(args)
+    run = Path(resumes[-1].removeprefix("resume=")).resolve()
+    saved = run / ".hydra" / "overrides.yaml"
+    if not (run / runs.TRAINING_STATE).is_file() or not saved.is_file():
+        raise AdxUserError(
+            f"{resumes[-1]} is not a train run that can be resumed "
+            f"(no {runs.TRAINING_STATE}); pass the folder of an interrupted adx train run"
+        )
+    if "'" in str(run) or "\\" in str(run):
+        raise AdxUserError(
+            f"{resumes[-1]}: a folder name with quotes or backslashes cannot be resumed"
+        )
+    extra = [a for a in args if not a.startswith("resume=")]
+    for arg in extra:
+        if not arg.startswith("-") and arg.split("=", 1)[0] not in RESUMABLE_KEYS:
+            raise AdxUserError(
+                f"resume continues the run as it was configured, so '{arg}' cannot apply; "
+                f"only {', '.join(RESUMABLE_KEYS)} may change"
+            )
+    own = [
+        o
+        for o in yaml.safe_load(saved.read_text()) or []
+        if not o.startswith(("hydra.", "resume="))
+    ]
+    return [*own, *extra, f"hydra.run.dir='{run}'", f"resume='{run}'"]
 
 
 def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
@@ -37,7 +74,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     model = build_model(cfg.model, splits.input_shape)
     save_config(cfg, run_dir)
     log.info("data %s: %s", cfg.dataset.name, splits.counts())
-    fit = fit_model(model, splits, cfg, run_dir)
+    _, fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
     log.info(
         "trained %d epochs in %.1f s (best epoch %d)",
         fit.epochs_run,
@@ -58,6 +95,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
             "counts": splits.counts(),
             "data": splits.info,
             "epochs_run": fit.epochs_run,
+            "resumed_at_epoch": fit.resumed_at_epoch if cfg.get("resume") else None,
             "best_epoch": fit.best_epoch,
             "best_val_loss": fit.best_val_loss,
             "train_seconds": round(fit.train_seconds, 3),

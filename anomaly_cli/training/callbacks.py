@@ -1,8 +1,20 @@
-"""Callbacks that write to the run directory atomically."""
+"""Checkpoints, history and early stopping that survive an interrupted run.
+
+One callback does what Keras' ModelCheckpoint, CSVLogger and EarlyStopping do
+separately, because neither writes atomically nor can restore its state:
+after every epoch it saves the best model (when the monitored loss improved),
+the history, the latest model with its optimizer state, and a small
+state.json that names that latest checkpoint. The state file is written after
+the checkpoint it names and the previous checkpoint is removed only then, so
+state.json always points at a complete file, wherever a run is killed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,38 +24,68 @@ import pandas as pd
 from anomaly_cli import runs
 
 
-class AtomicBestCheckpoint(keras.callbacks.Callback):
-    """Save the model whenever the monitored loss improves, via temp file + rename.
+@dataclass
+class TrainingState:
+    epochs_done: int = 0
+    best: float = math.inf
+    best_epoch: int = 0
+    wait: int = 0
+    stopped: bool = False
+    train_seconds: float = 0.0
+    last_checkpoint: str | None = None
 
-    Keras' ModelCheckpoint writes in place, so a run killed mid-save could
-    leave a broken best.keras; this one never does.
-    """
+    @classmethod
+    def load(cls, path: Path) -> TrainingState:
+        return cls(**json.loads(path.read_text()))
 
-    def __init__(self, path: str | Path, monitor: str = "val_loss", min_delta: float = 0.0):
+    def save(self, path: Path) -> None:
+        runs.write_json(path, asdict(self))
+
+
+class RunCheckpointer(keras.callbacks.Callback):
+    def __init__(
+        self,
+        run_dir: Path,
+        state: TrainingState,
+        monitor: str,
+        patience: int,
+        min_delta: float,
+    ):
         super().__init__()
-        self.path = Path(path)
+        self.run_dir = Path(run_dir)
+        self.state = state
         self.monitor = monitor
+        self.patience = patience
         self.min_delta = min_delta
-        self.best = math.inf
-        self.best_epoch = -1
+        history = self.run_dir / runs.HISTORY
+        rows = pd.read_csv(history).to_dict("records") if history.is_file() else []
+        # Rows past the saved state belong to an epoch whose checkpoint was lost.
+        self.rows: list[dict[str, Any]] = rows[: state.epochs_done]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None or not value < self.best - self.min_delta:
-            return
-        self.best, self.best_epoch = float(value), epoch
-        with runs.atomic_path(self.path) as tmp:
+        logs = logs or {}
+        state = self.state
+        state.epochs_done = epoch + 1
+        value = logs.get(self.monitor)
+        if value is not None and value < state.best - self.min_delta:
+            state.best, state.best_epoch, state.wait = float(value), epoch + 1, 0
+            with runs.atomic_path(self.run_dir / runs.CHECKPOINT) as tmp:
+                self.model.save(tmp)
+        else:
+            state.wait += 1
+        if state.wait >= self.patience:
+            state.stopped = True
+            self.model.stop_training = True
+        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+        runs.write_csv(self.run_dir / runs.HISTORY, pd.DataFrame(self.rows))
+        self._save_last(epoch + 1)
+
+    def _save_last(self, epoch: int) -> None:
+        name = f"last-{epoch:04d}.keras"
+        with runs.atomic_path(self.run_dir / runs.CHECKPOINT_DIR / name) as tmp:
             self.model.save(tmp)
-
-
-class HistoryCSV(keras.callbacks.Callback):
-    """history.csv rewritten after every epoch, so an interrupted run keeps its curve."""
-
-    def __init__(self, path: str | Path):
-        super().__init__()
-        self.path = Path(path)
-        self.rows: list[dict[str, Any]] = []
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
-        runs.write_csv(self.path, pd.DataFrame(self.rows))
+        previous, self.state.last_checkpoint = self.state.last_checkpoint, name
+        self.state.save(self.run_dir / runs.TRAINING_STATE)
+        if previous and previous != name:
+            with contextlib.suppress(FileNotFoundError):
+                (self.run_dir / runs.CHECKPOINT_DIR / previous).unlink()

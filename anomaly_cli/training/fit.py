@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli import runs
 from anomaly_cli.data.base import Splits
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel
+
+log = logging.getLogger("adx")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class FitResult:
     best_epoch: int
     best_val_loss: float
     train_seconds: float
+    resumed_at_epoch: int
 
 
 def check_trainer(trainer: DictConfig) -> None:
@@ -31,55 +35,61 @@ def check_trainer(trainer: DictConfig) -> None:
         raise AdxUserError(f"trainer.min_delta={trainer.min_delta} must not be negative")
 
 
-def fit_model(model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path) -> FitResult:
-    """Train `model`; the best weights end up in run_dir/checkpoints/best.keras.
+def fit_model(
+    model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path, resume: bool = False
+) -> tuple[AnomalyModel, FitResult]:
+    """Train `model` (or, with resume, the run's last checkpoint) on splits.train.
 
-    Validation loss is measured on the validation split's normal samples only:
-    an autoencoder that got better at reconstructing the anomalies would lower
-    a loss over all of them, which is the opposite of what we want.
+    The best weights end up in run_dir/checkpoints/best.keras. Validation loss
+    is measured on the validation split's normal samples only: an autoencoder
+    that got better at reconstructing the anomalies would lower a loss over all
+    of them, which is the opposite of what we want.
     """
-    import keras
-
-    from anomaly_cli.data.pipeline import training_batches
-    from anomaly_cli.training.callbacks import AtomicBestCheckpoint, HistoryCSV
+    from anomaly_cli.data.pipeline import training_batches, validation_batches
+    from anomaly_cli.models.loading import load_checkpoint
+    from anomaly_cli.training.callbacks import RunCheckpointer, TrainingState
     from anomaly_cli.training.optimizers import build_optimizer
 
     trainer = cfg.trainer
     check_trainer(trainer)
-    batch_size, epochs = int(trainer.batch_size), int(trainer.epochs)
-    steps = int(np.ceil(len(splits.train) / batch_size))
-    model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
+    batch_size, epochs, seed = int(trainer.batch_size), int(trainer.epochs), int(trainer.seed)
+    steps = math.ceil(len(splits.train) / batch_size)
+    if resume:
+        state = TrainingState.load(run_dir / runs.TRAINING_STATE)
+        model = load_checkpoint(run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True)
+    else:
+        state = TrainingState()
+        model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
+    first_epoch = state.epochs_done
 
     val_normal = splits.val.normal_only()
-    has_val = len(val_normal) > 0
-    monitor = "val_loss" if has_val else "loss"
-    checkpoint = AtomicBestCheckpoint(run_dir / runs.CHECKPOINT, monitor, float(trainer.min_delta))
-    callbacks = [
-        checkpoint,
-        HistoryCSV(run_dir / runs.HISTORY),
-        keras.callbacks.EarlyStopping(
-            monitor=monitor,
-            patience=int(trainer.patience),
-            min_delta=float(trainer.min_delta),
-            restore_best_weights=False,  # the checkpoint holds the best weights
-        ),
-    ]
-    started = time.perf_counter()
-    history = model.fit(
-        training_batches(splits.train, batch_size, int(trainer.seed)),
-        validation_data=(
-            training_batches(val_normal, batch_size, int(trainer.seed), shuffle=False)
-            if has_val
-            else None
-        ),
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=int(trainer.verbose),
+    checkpointer = RunCheckpointer(
+        run_dir,
+        state,
+        monitor="val_loss" if len(val_normal) else "loss",
+        patience=int(trainer.patience),
+        min_delta=float(trainer.min_delta),
     )
-    seconds = time.perf_counter() - started
-    return FitResult(
-        epochs_run=len(history.history.get("loss", [])),
-        best_epoch=checkpoint.best_epoch + 1,
-        best_val_loss=checkpoint.best,
-        train_seconds=seconds,
+    if not state.stopped and first_epoch < epochs:
+        started = time.perf_counter()
+        model.fit(
+            training_batches(splits.train, batch_size, seed, first_epoch, epochs),
+            steps_per_epoch=steps,
+            validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
+            initial_epoch=first_epoch,
+            epochs=epochs,
+            callbacks=[checkpointer],
+            verbose=int(trainer.verbose),
+        )
+        state.train_seconds += time.perf_counter() - started
+        state.save(run_dir / runs.TRAINING_STATE)
+    else:
+        why = "it stopped early" if state.stopped else f"trainer.epochs={epochs} are done"
+        log.info("nothing to train: %s after %d epochs", why, state.epochs_done)
+    return model, FitResult(
+        epochs_run=state.epochs_done,
+        best_epoch=state.best_epoch,
+        best_val_loss=state.best,
+        train_seconds=state.train_seconds,
+        resumed_at_epoch=first_epoch,
     )

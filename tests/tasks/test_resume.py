@@ -1,0 +1,71 @@
+"""`adx train resume=<dir>` goes on from the last finished epoch."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tests.conftest import ADX, adx_env, latest, run_adx, run_dirs, train_run
+
+SMALL = ("dataset=synthetic", "dataset.n_normal=200", "dataset.n_anomaly=50", "trainer.patience=50")
+
+
+def _state(run: Path) -> dict:
+    return json.loads((run / "checkpoints/state.json").read_text())
+
+
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path: Path):
+    resumed = train_run(tmp_path, *SMALL, "trainer.epochs=2")
+    result = run_adx("train", f"resume={resumed}", "trainer.epochs=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert latest(tmp_path) == resumed  # same folder, no new one
+    straight = train_run(tmp_path, *SMALL, "trainer.epochs=4")
+    assert (resumed / "scores.csv").read_bytes() == (straight / "scores.csv").read_bytes()
+    assert list(pd.read_csv(resumed / "history.csv")["epoch"]) == [1, 2, 3, 4]
+    assert sorted(p.name for p in (resumed / "checkpoints").glob("last-*")) == ["last-0004.keras"]
+    info = json.loads((resumed / "run.json").read_text())
+    assert (info["resumed_at_epoch"], info["epochs_run"]) == (2, 4)
+
+
+def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
+    args = [*SMALL, "dataset.n_normal=60", "trainer.epochs=500", "trainer.patience=500"]
+    proc = subprocess.Popen(
+        [ADX, "train", *args, "trainer.verbose=0", "trainer.batch_size=8"],
+        cwd=tmp_path, env=adx_env(tmp_path), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("outputs/*/checkpoints/state.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, "training never checkpointed"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    (run,) = [tmp_path / "outputs" / name for name in run_dirs(tmp_path)]
+    assert f"adx train resume={run}" in stderr
+    assert not (run / "metrics.json").exists() and not (tmp_path / "outputs/latest").exists()
+    done = _state(run)["epochs_done"]
+    assert 1 <= done < 500
+    assert (run / "checkpoints" / _state(run)["last_checkpoint"]).is_file()
+
+    result = run_adx("train", f"resume={run}", f"trainer.epochs={done + 2}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _state(run)["epochs_done"] == done + 2
+    assert len(pd.read_csv(run / "history.csv")) == done + 2
+    assert (run / "metrics.json").is_file() and latest(tmp_path) == run
+
+
+def test_resume_refuses_what_it_cannot_do(synthetic_run: Path, tmp_path: Path):
+    cases = [
+        (("train", f"resume={tmp_path / 'nothing'}"), "is not a train run that can be resumed"),
+        (("train", f"resume={synthetic_run}", "model.latent_dim=3"), "only trainer.epochs"),
+    ]
+    for args, message in cases:
+        result = run_adx(*args, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert run_dirs(tmp_path) == set()
