@@ -118,6 +118,12 @@ def _select(base: Any, key: str) -> Any:
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number"}
+# What a key whose default has this type accepts (an int where a float goes).
+_ACCEPTS = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
 
 
 def _check_type(key: str, default: Any, value: Any) -> None:
@@ -132,18 +138,11 @@ def _check_type(key: str, default: Any, value: Any) -> None:
         raise AdxUserError(f"config key '{key}' cannot take '{value}': types differ")
     if isinstance(default, str) and default.startswith("${"):
         return  # an interpolation: its type is decided where it points
-    expected = type(default)
-    ok = (
-        isinstance(value, bool)
-        if expected is bool
-        else isinstance(value, int) and not isinstance(value, bool)
-        if expected is int
-        else isinstance(value, (int, float)) and not isinstance(value, bool)
-        if expected is float
-        else True
-    )
-    if not ok:
-        raise AdxUserError(f"config key '{key}' expects {_TYPE_NAMES[expected]}, got '{value}'")
+    accepts = _ACCEPTS.get(type(default))
+    if accepts is not None and not accepts(value):
+        raise AdxUserError(
+            f"config key '{key}' expects {_TYPE_NAMES[type(default)]}, got '{value}'"
+        )
 
 
 def _first_line(error: BaseException) -> str:

@@ -50,6 +50,14 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     return Assessment(metrics=metrics, threshold=threshold, table=table)
 
 
+def print_report(subject: str, result: Assessment, run_dir: Path) -> None:
+    """The closing lines of train and evaluate: the test metrics in seed 000's table."""
+    threshold = result.threshold
+    print(f"\nTest metrics ({subject}, threshold {threshold.value:.6g} by {threshold.strategy}):")
+    print(result.table)
+    print(f"Run directory: {run_dir}")
+
+
 def write_artifacts(
     run_dir: Path,
     splits: Splits,

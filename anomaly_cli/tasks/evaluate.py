@@ -47,11 +47,7 @@ def effective_config(
         if key == "run" or key.startswith("hydra") or override.is_delete():
             continue
         top = key.split(".")[0]
-        if (
-            top in _FIXED_BY_CHECKPOINT
-            and key not in _CHANGEABLE_KEYS
-            and key != "trainer.batch_size"
-        ):
+        if top in _FIXED_BY_CHECKPOINT and key not in _CHANGEABLE_KEYS:
             raise AdxUserError(
                 f"evaluate re-scores the run's checkpoint, so '{override.input_line}' cannot "
                 "apply; train a new run instead (evaluate accepts dataset.*, threshold=*, "
@@ -75,7 +71,7 @@ def evaluate(
     splits = load_splits(merged.dataset, seed)
 
     from anomaly_cli.models.loading import load_checkpoint
-    from anomaly_cli.tasks.assess import assess
+    from anomaly_cli.tasks.assess import assess, print_report
     from anomaly_cli.training.seeding import apply_seed
 
     apply_seed(seed, bool(merged.trainer.deterministic))
@@ -104,12 +100,7 @@ def evaluate(
     )
     runs.update_latest(run_dir, cfg.paths.output_dir)
     log.info("evaluated %s", source)
-    print(
-        f"\nTest metrics ({merged.model.name} from {source.name}, threshold "
-        f"{result.threshold.value:.6g} by {result.threshold.strategy}):"
-    )
-    print(result.table)
-    print(f"Run directory: {run_dir}")
+    print_report(f"{merged.model.name} from {source.name}", result, run_dir)
     return result.metrics
 
 

@@ -66,7 +66,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     import tensorflow as tf
 
     from anomaly_cli.models.loading import build_model, load_checkpoint
-    from anomaly_cli.tasks.assess import assess
+    from anomaly_cli.tasks.assess import assess, print_report
     from anomaly_cli.training.fit import fit_model
     from anomaly_cli.training.seeding import apply_seed
 
@@ -74,7 +74,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     model = build_model(cfg.model, splits.input_shape)
     save_config(cfg, run_dir)
     log.info("data %s: %s", cfg.dataset.name, splits.counts())
-    _, fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
+    fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
     log.info(
         "trained %d epochs in %.1f s (best epoch %d)",
         fit.epochs_run,
@@ -109,12 +109,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         },
     )
     runs.update_latest(run_dir, cfg.paths.output_dir)
-    print(
-        f"\nTest metrics ({cfg.model.name} on {cfg.dataset.name}, threshold "
-        f"{result.threshold.value:.6g} by {result.threshold.strategy}):"
-    )
-    print(result.table)
-    print(f"Run directory: {run_dir}")
+    print_report(f"{cfg.model.name} on {cfg.dataset.name}", result, run_dir)
     return result.metrics
 
 

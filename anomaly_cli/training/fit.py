@@ -37,7 +37,7 @@ def check_trainer(trainer: DictConfig) -> None:
 
 def fit_model(
     model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path, resume: bool = False
-) -> tuple[AnomalyModel, FitResult]:
+) -> FitResult:
     """Train `model` (or, with resume, the run's last checkpoint) on splits.train.
 
     The best weights end up in run_dir/checkpoints/best.keras. Validation loss
@@ -86,7 +86,7 @@ def fit_model(
     else:
         why = "it stopped early" if state.stopped else f"trainer.epochs={epochs} are done"
         log.info("nothing to train: %s after %d epochs", why, state.epochs_done)
-    return model, FitResult(
+    return FitResult(
         epochs_run=state.epochs_done,
         best_epoch=state.best_epoch,
         best_val_loss=state.best,
