@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 from anomaly_cli import runs
 from anomaly_cli.config_dir import config_dir
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.tasks.common import current_run_dir, run_cli_task
+
+if TYPE_CHECKING:  # pandas costs a third of a second: keep `adx sweep --help` quick
+    import pandas as pd
 
 _SCORE_COLUMNS = ("label", "score")
 
@@ -39,6 +41,9 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
 
 def sweep(cfg: DictConfig, run_dir: Path | None = None) -> pd.DataFrame:
     """Metrics of the source run's test scores at every threshold of the grid."""
+    import numpy as np
+    import pandas as pd
+
     from anomaly_cli.evaluation.grid import format_threshold, parse_grid
     from anomaly_cli.evaluation.metrics import ranking_metrics, threshold_metrics
     from anomaly_cli.evaluation.thresholds import predict
