@@ -46,3 +46,15 @@ def test_evaluate_on_another_normal_class_and_without_run_uses_latest(
     assert info["source_run"] == str(digits_run) and info["data"]["normal_classes"] == [1]
     # A detector of zeros does not recognise ones as normal.
     assert json.loads((evaluated / "metrics.json").read_text())["auroc"] < 0.5
+
+
+def test_an_evaluate_run_can_be_evaluated_again(synthetic_run: Path, tmp_path: Path):
+    first = run_adx("evaluate", f"run={synthetic_run}", "threshold=best_f1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    evaluated = latest(tmp_path)
+    second = run_adx("evaluate", cwd=tmp_path)  # run= defaults to outputs/latest
+    assert second.returncode == 0, second.stderr[-2000:]
+    again = latest(tmp_path)
+    assert again != evaluated
+    assert json.loads((again / "threshold.json").read_text())["strategy"] == "best_f1"
+    assert (again / "metrics.json").read_text() == (evaluated / "metrics.json").read_text()

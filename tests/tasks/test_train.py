@@ -71,3 +71,19 @@ def test_same_seed_gives_identical_scores(tmp_path: Path):
     assert (first / "scores.csv").read_bytes() == (second / "scores.csv").read_bytes()
     third = train_run(tmp_path, *overrides, "trainer.seed=1")
     assert (first / "scores.csv").read_bytes() != (third / "scores.csv").read_bytes()
+
+
+def test_multirun_writes_one_complete_run_per_job(tmp_path: Path):
+    result = run_adx(
+        "train", "--multirun", "dataset=synthetic", "dataset.n_normal=100", "dataset.n_anomaly=30",
+        "trainer.epochs=1", "trainer.verbose=0", "model.latent_dim=4,8", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == ["0_conv_ae_synthetic", "1_conv_ae_synthetic"]
+    dims = [
+        yaml.safe_load((sweep / j / "config.yaml").read_text())["model"]["latent_dim"] for j in jobs
+    ]
+    assert dims == [4, 8]
+    assert all((sweep / j / "metrics.json").is_file() for j in jobs)
