@@ -22,7 +22,6 @@ from anomaly_cli.errors import AdxUserError
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("fixed", "percentile", "roc_optimal", "youden", "best_f1")
-LABEL_BASED = ("roc_optimal", "youden", "best_f1")
 
 
 @dataclass(frozen=True)
