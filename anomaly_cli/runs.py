@@ -33,7 +33,13 @@ THRESHOLD = "threshold.json"
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"
 METRICS_TXT = "metrics.txt"
+# Pixel AUROC / AUPR against ground-truth masks, when the test split has them.
+PIXEL_METRICS = "pixel_metrics.json"
 RUN_INFO = "run.json"
+# What the data was: source, protocol, counts per split and class, skipped files.
+DATA_INFO = "data.json"
+# State fitted on train (scaler, PCA, z-score) that evaluate reapplies.
+DATA_TRANSFORM = "data_transform.json"
 ROC_PLOT = "plots/roc.png"
 HIST_PLOT = "plots/score_hist.png"
 SWEEP_TXT = "sweep.txt"
@@ -62,6 +68,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -27,6 +27,7 @@ RUN_ARTIFACTS = (
     "metrics.csv",
     "metrics.txt",
     "run.json",
+    "data.json",
     "plots/roc.png",
     "plots/score_hist.png",
 )

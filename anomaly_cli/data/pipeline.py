@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import tensorflow as tf
 
 from anomaly_cli.data.base import Split
 
 
 def training_batches(
-    split: Split, batch_size: int, seed: int, first_epoch: int, epochs: int
+    split: Split,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    augment: Callable[[Any, Any], Any] | None = None,
 ) -> tf.data.Dataset:
     """(x, x) batches for epochs first_epoch..epochs-1, back to back.
 
-    Each epoch's order is shuffled with seed + epoch, so it does not depend on
-    how many epochs ran before in this process: a resumed run sees the same
-    batches as one that was never interrupted.
+    Each epoch's order is shuffled with seed + epoch, and augmentation draws
+    from stateless seeds (seed, epoch, position), so an epoch does not depend
+    on how many epochs ran before in this process: a resumed run sees the
+    same batches as one that was never interrupted.
     """
     samples = split.dataset()
     buffer = max(1, min(len(split), 10_000))
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        return samples.shuffle(buffer, seed=seed + epoch).batch(batch_size)
+        shuffled = samples.shuffle(buffer, seed=seed + epoch)
+        if augment is not None:
+            shuffled = shuffled.enumerate().map(
+                lambda i, x: augment(x, tf.stack([seed + epoch, i])),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+        return shuffled.batch(batch_size)
 
     batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     return batches.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)

@@ -1,19 +1,163 @@
-"""Seeded, stratified splits of labelled samples into train / val / test."""
+"""Which sample is normal, which is an anomaly, and which split it goes to.
+
+Sources describe their pool of samples by class; this module turns classes
+into labels (`normal_class`, `anomaly_classes`), draws anomalies
+(`n_anomalies`, `anomaly_ratio`) and applies the protocol:
+
+- clean (default): disjoint, stratified, seeded train / val / test; train
+  holds normal samples only.
+- transductive (seed 000's notebook): train on every normal sample and score
+  all of them again together with the drawn anomalies (val = test).
+- unsupervised (seed 001): train on one contaminated set whose labels training
+  never sees, and score that same set (train = val = test).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, ListConfig
 
-from anomaly_cli.data.base import ANOMALY, NORMAL, ArraySplit, Splits
+from anomaly_cli.data.base import (
+    ANOMALY,
+    CLEAN,
+    NORMAL,
+    TRANSDUCTIVE,
+    UNSUPERVISED,
+    ArraySplit,
+    LoadContext,
+    Split,
+    Splits,
+)
 from anomaly_cli.errors import AdxUserError
+
+UNUSED = -1  # label of a sample of neither the normal nor an anomaly class
+PROTOCOLS = (CLEAN, TRANSDUCTIVE, UNSUPERVISED)
+
+
+def resolve_classes(value: Any, names: Sequence[str], key: str) -> list[str]:
+    """Class names for a config value: a name or an index, or a list of them."""
+    wanted = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    found, unknown = [], []
+    for item in wanted:
+        text = str(item)
+        if text in names:
+            found.append(text)
+        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < len(names):
+            found.append(names[item])  # an index into names like tfds label names
+        else:
+            unknown.append(text)
+    if not wanted or unknown:
+        shown = ", ".join(names[:60]) + (f", ... ({len(names)} in all)" if len(names) > 60 else "")
+        raise AdxUserError(
+            f"{key}={value} is not a class of this dataset; classes present: {shown}"
+        )
+    return list(dict.fromkeys(found))
+
+
+def class_labels(classes: np.ndarray, names: Sequence[str], cfg: DictConfig) -> np.ndarray:
+    """NORMAL, ANOMALY or UNUSED per sample, from dataset.normal_class / anomaly_classes."""
+    normal = resolve_classes(cfg.normal_class, names, "dataset.normal_class")
+    chosen = cfg.get("anomaly_classes")
+    if chosen is None:
+        anomalous = [n for n in names if n not in normal]
+    else:
+        anomalous = resolve_classes(chosen, names, "dataset.anomaly_classes")
+    both = sorted(set(normal) & set(anomalous))
+    if both:
+        raise AdxUserError(
+            f"dataset.anomaly_classes repeats the normal class {', '.join(both)}; "
+            "a class is either normal or an anomaly"
+        )
+    classes = classes.astype(str)
+    labels = np.full(len(classes), UNUSED, dtype=np.int8)
+    labels[np.isin(classes, normal)] = NORMAL
+    labels[np.isin(classes, anomalous)] = ANOMALY
+    return labels
+
+
+def protocol_indices(
+    labels: np.ndarray, cfg: DictConfig, ctx: LoadContext
+) -> dict[str, np.ndarray]:
+    """Indices of train / val / test under ctx.protocol (see the module doc)."""
+    rng = np.random.default_rng(ctx.seed)
+    n_anomalies, ratio = cfg.get("n_anomalies"), cfg.get("anomaly_ratio")
+    if n_anomalies is not None and ratio is not None:
+        raise AdxUserError(
+            "dataset.n_anomalies and dataset.anomaly_ratio both set; keep one of them"
+        )
+    normal = np.flatnonzero(labels == NORMAL)
+    anomaly = np.flatnonzero(labels == ANOMALY)
+    if ctx.protocol == UNSUPERVISED:
+        if n_anomalies is not None or ratio is not None:
+            raise AdxUserError(
+                "protocol=unsupervised draws anomalies by protocol.contamination; "
+                "unset dataset.n_anomalies and dataset.anomaly_ratio"
+            )
+        rho = ctx.contamination
+        if not 0 < rho < 1:
+            raise AdxUserError(f"protocol.contamination={rho} must lie between 0 and 1")
+        wanted = round(rho / (1 - rho) * len(normal))
+        if wanted > len(anomaly):
+            raise AdxUserError(
+                f"protocol.contamination={rho} needs {wanted} anomalies for {len(normal)} "
+                f"normal samples, the data has {len(anomaly)}; lower protocol.contamination"
+            )
+        pool = np.sort(np.concatenate([normal, _draw(rng, anomaly, wanted)]))
+        parts = {"train": pool, "val": pool, "test": pool}
+    elif ctx.protocol == TRANSDUCTIVE:
+        if ratio is not None:
+            wanted = round(float(ratio) / (1 - float(ratio)) * len(normal))
+        else:
+            wanted = len(anomaly) if n_anomalies is None else _count(n_anomalies, anomaly)
+        scored = np.sort(np.concatenate([normal, _draw(rng, anomaly, wanted)]))
+        parts = {"train": normal, "val": scored, "test": scored}
+    elif ctx.protocol == CLEAN:
+        if n_anomalies is not None:
+            anomaly = np.sort(_draw(rng, anomaly, _count(n_anomalies, anomaly)))
+        used = np.concatenate([normal, anomaly])
+        parts = {k: used[v] for k, v in split_indices(labels[used], cfg.split, ctx.seed).items()}
+        if ratio is not None:
+            parts["val"] = _cap_anomalies(parts["val"], labels, float(ratio), rng)
+            parts["test"] = _cap_anomalies(parts["test"], labels, float(ratio), rng)
+    else:
+        raise AdxUserError(f"protocol={ctx.protocol} is unknown; choose one of {PROTOCOLS}")
+    check_splits(parts, labels)
+    return parts
+
+
+def _count(n: Any, pool: np.ndarray) -> int:
+    n = int(n)
+    if n < 1 or n > len(pool):
+        raise AdxUserError(
+            f"dataset.n_anomalies={n} must lie between 1 and the {len(pool)} anomalies available"
+        )
+    return n
+
+
+def _draw(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
+    return rng.choice(pool, size=min(n, len(pool)), replace=False)
+
+
+def _cap_anomalies(
+    idx: np.ndarray, labels: np.ndarray, ratio: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Keep anomalies at `ratio` of the split (ratio = anomalies / all samples)."""
+    if not 0 < ratio < 1:
+        raise AdxUserError(f"dataset.anomaly_ratio={ratio} must lie between 0 and 1")
+    normal = idx[labels[idx] == NORMAL]
+    anomaly = idx[labels[idx] == ANOMALY]
+    wanted = max(1, round(ratio / (1 - ratio) * len(normal))) if len(anomaly) else 0
+    return np.sort(np.concatenate([normal, _draw(rng, anomaly, wanted)]))
 
 
 def split_indices(
     labels: np.ndarray, fractions: Mapping[str, float], seed: int
 ) -> dict[str, np.ndarray]:
-    """Indices of train / val / test.
+    """Indices of a clean train / val / test split.
 
     Normal samples are divided by `fractions` (train, val, test, normalised to
     sum to 1); anomalies never enter train and are divided between val and
@@ -36,7 +180,7 @@ def split_indices(
         "val": np.concatenate([normal[n_train : n_train + n_val], anomaly[:n_val_anomaly]]),
         "test": np.concatenate([normal[n_train + n_val :], anomaly[n_val_anomaly:]]),
     }
-    _check(parts, labels)
+    check_splits(parts, labels)
     return {name: np.sort(idx) for name, idx in parts.items()}
 
 
@@ -46,12 +190,14 @@ def _cut(n: int, shares: np.ndarray) -> tuple[int, int]:
     return n_train, min(n_val, n - n_train)
 
 
-def _check(parts: dict[str, np.ndarray], labels: np.ndarray) -> None:
+def check_splits(parts: Mapping[str, np.ndarray], labels: np.ndarray) -> None:
+    """Train needs a normal sample; test needs both classes. Errors name the counts."""
+
     def count(idx: np.ndarray) -> str:
         normal = int(np.sum(labels[idx] == NORMAL))
-        return f"{normal} normal, {len(idx) - normal} anomalies"
+        return f"{normal} normal, {int(np.sum(labels[idx] == ANOMALY))} anomalies"
 
-    if len(parts["train"]) == 0:
+    if not np.any(labels[parts["train"]] == NORMAL):
         raise AdxUserError(
             f"the train split has no normal sample (train: {count(parts['train'])}); "
             "add normal data or raise dataset.split.train"
@@ -64,17 +210,52 @@ def _check(parts: dict[str, np.ndarray], labels: np.ndarray) -> None:
         )
 
 
+def select_splits(
+    pool: Split, cfg: DictConfig, ctx: LoadContext, names: Sequence[str]
+) -> tuple[dict[str, Split], dict[str, Any]]:
+    """Label a whole pool by class and cut it into train / val / test per the protocol.
+
+    `pool.classes` holds each sample's class name; the returned splits carry
+    binary labels instead of the pool's placeholder ones. The dict says which
+    classes ended up normal and anomalous, for data.json.
+    """
+    if pool.classes is None:
+        raise ValueError("select_splits needs a pool with classes")
+    labels = class_labels(pool.classes, names, cfg)
+    labelled = replace(pool, labels=labels)
+    parts = {name: labelled.select(idx) for name, idx in protocol_indices(labels, cfg, ctx).items()}
+    classes = pool.classes.astype(str)
+    info = {
+        "classes": list(names),
+        "normal_classes": sorted(set(classes[labels == NORMAL]), key=_natural),
+        "anomaly_classes": sorted(set(classes[labels == ANOMALY]), key=_natural),
+        "protocol": ctx.protocol,
+    }
+    return parts, info
+
+
 def array_splits(
     x: np.ndarray,
-    labels: np.ndarray,
+    classes: np.ndarray,
     ids: np.ndarray,
-    fractions: Mapping[str, float],
-    seed: int,
+    cfg: DictConfig,
+    ctx: LoadContext,
     info: dict | None = None,
+    names: Sequence[str] | None = None,
 ) -> Splits:
-    """Split in-memory samples; `x` holds one sample per row in model layout."""
-    parts = split_indices(labels, fractions, seed)
-    made = {
-        name: ArraySplit(ids=ids[idx], labels=labels[idx], x=x[idx]) for name, idx in parts.items()
-    }
-    return Splits(**made, input_shape=tuple(int(d) for d in x.shape[1:]), info=info or {})
+    """Label and split in-memory samples; `x` holds one sample per row in model layout."""
+    classes = classes.astype(str)
+    names = list(names) if names is not None else sorted(np.unique(classes), key=_natural)
+    pool = ArraySplit(ids=ids, labels=np.zeros(len(ids), np.int8), classes=classes, x=x)
+    parts, chosen = select_splits(pool, cfg, ctx, names)
+    return Splits(
+        **parts,
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        info={**(info or {}), **chosen},
+        protocol=ctx.protocol,
+    )
+
+
+def _natural(name: str) -> tuple[int, int | str]:
+    """Sort "2" before "10" when class names are numbers."""
+    return (0, int(name)) if name.lstrip("-").isdigit() else (1, name)

@@ -10,23 +10,24 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from anomaly_cli.data.base import Splits
+from anomaly_cli.data.base import LoadContext, Splits
 from anomaly_cli.data.splits import array_splits
 from anomaly_cli.errors import AdxUserError
 
 
-def load(cfg: DictConfig, seed: int) -> Splits:
+def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     size, patch = int(cfg.image_size), int(cfg.patch_size)
     if not 0 < patch < size:
         raise AdxUserError(
             f"dataset.patch_size={patch} must lie between 1 and image_size-1 ({size - 1})"
         )
     x, labels = make_images(
-        int(cfg.n_normal), int(cfg.n_anomaly), size, int(cfg.channels), patch, seed
+        int(cfg.n_normal), int(cfg.n_anomaly), size, int(cfg.channels), patch, ctx.seed
     )
     ids = np.array([f"synthetic-{i:05d}" for i in range(len(x))])
     info = {"source": "synthetic", "image_size": size, "patch_size": patch}
-    return array_splits(x, labels, ids, cfg.split, seed, info)
+    classes = np.where(labels == 1, "patch", "blob")
+    return array_splits(x, classes, ids, cfg, ctx, info, names=["blob", "patch"])
 
 
 def make_images(

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from anomaly_cli import runs
 from anomaly_cli.data.base import Splits
 from anomaly_cli.evaluation.metrics import compute_metrics, pr_points, roc_points
+from anomaly_cli.evaluation.pixel import pixel_metrics
 from anomaly_cli.evaluation.thresholds import Threshold, fit_threshold, predict
 from anomaly_cli.reporting import plots, tables
 
@@ -41,6 +42,16 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     metrics = compute_metrics(labels, test_scores, threshold.value)
     table = tables.metrics_table(metrics)
     write_artifacts(run_dir, splits, test_scores, threshold, metrics, table, title)
+    if splits.reports is not None:
+        for name, frame in splits.reports(test_scores).items():
+            runs.write_csv(run_dir / name, frame)
+    masks = splits.test.mask_dataset()
+    if masks is not None and hasattr(model, "anomaly_map"):
+        maps = model.anomaly_map(scoring_batches(splits.test, batch_size))
+        truth = np.stack(list(masks.as_numpy_iterator()))
+        pixel = pixel_metrics(maps, truth)
+        runs.write_json(run_dir / runs.PIXEL_METRICS, pixel)
+        log.info("pixel AUROC %s over %d images", pixel["pixel_auroc"], pixel["images"])
     log.info(
         "threshold %.6g (%s); test AUROC %.4f",
         threshold.value,

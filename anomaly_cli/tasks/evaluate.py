@@ -61,14 +61,16 @@ def effective_config(
 def evaluate(
     cfg: DictConfig, run_dir: Path | None = None, overrides: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    from anomaly_cli.data.loader import load_splits
+    from anomaly_cli.data.loader import data_report, load_splits
 
     run_dir = Path(run_dir or current_run_dir())
     source = runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.CONFIG, runs.CHECKPOINT))
     overrides = task_overrides() if overrides is None else overrides
     merged = effective_config(OmegaConf.load(source / runs.CONFIG), cfg, overrides)
     seed = int(merged.trainer.seed)
-    splits = load_splits(merged.dataset, seed)
+    transform_file = source / runs.DATA_TRANSFORM
+    transform = runs.read_json(transform_file) if transform_file.is_file() else None
+    splits = load_splits(merged.dataset, seed, merged.get("protocol"), transform)
 
     from anomaly_cli.models.loading import load_checkpoint
     from anomaly_cli.tasks.assess import assess, print_report
@@ -83,6 +85,9 @@ def evaluate(
         )
     model.score_name = str(merged.model.score)
     save_config(merged, run_dir)
+    runs.write_json(run_dir / runs.DATA_INFO, data_report(splits, merged.dataset))
+    if transform is not None:
+        runs.write_json(run_dir / runs.DATA_TRANSFORM, transform)
     _link_or_copy(source / runs.CHECKPOINT, run_dir / runs.CHECKPOINT)
     result = assess(model, splits, merged, run_dir, f"{merged.model.name} on {merged.dataset.name}")
     runs.write_json(
@@ -94,8 +99,8 @@ def evaluate(
             "model": merged.model.name,
             "dataset": merged.dataset.name,
             "seed": seed,
+            "protocol": splits.protocol,
             "counts": splits.counts(),
-            "data": splits.info,
         },
     )
     runs.update_latest(run_dir, cfg.paths.output_dir)

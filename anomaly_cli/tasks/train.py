@@ -54,13 +54,13 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
 
 def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     """Train on cfg's dataset and model; returns the test metrics."""
-    from anomaly_cli.data.loader import load_splits
+    from anomaly_cli.data.loader import data_report, load_splits
 
     run_dir = Path(run_dir or current_run_dir())
     started = time.time()
     seed = int(cfg.trainer.seed)
     # Data first: its errors then reach the user before TensorFlow's start-up.
-    splits = load_splits(cfg.dataset, seed)
+    splits = load_splits(cfg.dataset, seed, cfg.protocol)
 
     import keras
     import tensorflow as tf
@@ -73,7 +73,10 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     apply_seed(seed, bool(cfg.trainer.deterministic))
     model = build_model(cfg.model, splits.input_shape)
     save_config(cfg, run_dir)
-    log.info("data %s: %s", cfg.dataset.name, splits.counts())
+    runs.write_json(run_dir / runs.DATA_INFO, data_report(splits, cfg.dataset))
+    if splits.transform is not None:
+        runs.write_json(run_dir / runs.DATA_TRANSFORM, splits.transform)
+    log.info("data %s (%s): %s", cfg.dataset.name, splits.protocol, splits.counts())
     fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
     log.info(
         "trained %d epochs in %.1f s (best epoch %d)",
@@ -92,8 +95,8 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
             "model": cfg.model.name,
             "dataset": cfg.dataset.name,
             "seed": seed,
+            "protocol": splits.protocol,
             "counts": splits.counts(),
-            "data": splits.info,
             "epochs_run": fit.epochs_run,
             "resumed_at_epoch": fit.resumed_at_epoch if cfg.get("resume") else None,
             "best_epoch": fit.best_epoch,

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli import runs
@@ -62,7 +63,12 @@ def fit_model(
         model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
     first_epoch = state.epochs_done
 
-    val_normal = splits.val.normal_only()
+    # Unsupervised training must not see labels, so it stops on its own loss.
+    val_normal = (
+        splits.val.normal_only()
+        if splits.labels_guide_training
+        else splits.val.select(np.array([], dtype=np.int64))
+    )
     checkpointer = RunCheckpointer(
         run_dir,
         state,
@@ -73,7 +79,9 @@ def fit_model(
     if not state.stopped and first_epoch < epochs:
         started = time.perf_counter()
         model.fit(
-            training_batches(splits.train, batch_size, seed, first_epoch, epochs),
+            training_batches(
+                splits.train, batch_size, seed, first_epoch, epochs, augment=splits.augment
+            ),
             steps_per_epoch=steps,
             validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
             initial_epoch=first_epoch,

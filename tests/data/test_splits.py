@@ -5,6 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from anomaly_cli.data import digits, synthetic
+from anomaly_cli.data.base import LoadContext
 from anomaly_cli.data.splits import split_indices
 from anomaly_cli.errors import AdxUserError
 
@@ -44,24 +45,25 @@ def test_no_normal_training_sample_is_an_error():
 
 def test_digits_one_vs_rest_in_unit_range():
     cfg = OmegaConf.create({"normal_class": 3, "image_size": 32, "split": FRACTIONS})
-    splits = digits.load(cfg, seed=555)
+    splits = digits.load(cfg, LoadContext(seed=555))
     assert splits.input_shape == (32, 32, 1)
     assert splits.train.counts()["anomaly"] == 0
     x = np.concatenate([s.x for s in (splits.train, splits.val, splits.test)])
     assert x.min() >= 0.0 and x.max() <= 1.0
     assert len(x) == 1797
-    assert splits.info["normal_classes"] == [3]
+    assert splits.info["normal_classes"] == ["3"]
+    assert splits.info["anomaly_classes"] == [str(d) for d in range(10) if d != 3]
 
 
 def test_digits_list_of_normal_classes_and_unknown_class():
     cfg = OmegaConf.create({"normal_class": [0, 1], "image_size": 8, "split": FRACTIONS})
-    splits = digits.load(cfg, seed=555)
+    splits = digits.load(cfg, LoadContext(seed=555))
     normal = sum(s.counts()["normal"] for s in (splits.train, splits.val, splits.test))
     assert normal == 178 + 182  # zeros and ones in the bundled set
     with pytest.raises(AdxUserError, match="classes present: 0, 1, 2"):
         digits.load(
             OmegaConf.create({"normal_class": "airplane", "image_size": 8, "split": FRACTIONS}),
-            seed=0,
+            LoadContext(seed=0),
         )
 
 

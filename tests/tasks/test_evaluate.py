@@ -43,7 +43,9 @@ def test_evaluate_on_another_normal_class_and_without_run_uses_latest(
     evaluated = latest(tmp_path)
     assert evaluated != digits_run
     info = json.loads((evaluated / "run.json").read_text())
-    assert info["source_run"] == str(digits_run) and info["data"]["normal_classes"] == [1]
+    assert info["source_run"] == str(digits_run)
+    data = json.loads((evaluated / "data.json").read_text())
+    assert data["normal_classes"] == ["1"] and data["counts"]["train"]["anomaly"] == 0
     # A detector of zeros does not recognise ones as normal.
     assert json.loads((evaluated / "metrics.json").read_text())["auroc"] < 0.5
 
