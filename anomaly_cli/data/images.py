@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,7 @@ class FileSplit(Split):
 
     paths: np.ndarray | None = None
     masks: np.ndarray | None = None
-    preprocess: ImagePreprocess = ImagePreprocess()
+    preprocess: ImagePreprocess = field(default_factory=ImagePreprocess)
     # Keep decoded images in memory after the first pass (dataset.cache=true).
     cache: bool = False
 
