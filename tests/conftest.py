@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,27 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_run(tmp_path_factory.mktemp("digits"), "dataset=digits", "trainer.epochs=30")
+
+
+def compose_config(verb: str, *overrides: str) -> Any:
+    """The config `adx <verb> OVERRIDES` would run with, composed in-process."""
+    from hydra import compose, initialize_config_dir
+
+    from anomaly_cli.config_dir import config_dir
+    from anomaly_cli.resolvers import register
+
+    register()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="adx"):
+        return compose(verb, overrides=list(overrides))
+
+
+def train_in_process(cwd: Path, *overrides: str) -> tuple[Path, dict]:
+    """`adx train` without a subprocess, for data that only exists in this process
+    (tfds.testing.mock_data). Returns the run dir and the test metrics."""
+    from anomaly_cli.tasks.train import train
+
+    os.environ["ADX_OUTPUT_DIR"] = str(cwd / "outputs")
+    cfg = compose_config("train", *FAST_TRAIN, *overrides)
+    run_dir = cwd / "outputs" / "in_process_run"
+    run_dir.mkdir(parents=True)
+    return run_dir, train(cfg, run_dir)
