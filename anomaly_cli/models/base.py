@@ -75,7 +75,18 @@ def require_image_shape(model_name: str, shape: tuple[int, ...]) -> tuple[int, i
     """Image models need (height, width, channels); say so for rows or sequences."""
     if len(shape) != 3:
         raise AdxUserError(
-            f"model={model_name} needs images (height, width, channels); "
-            f"the dataset gives samples of shape {tuple(shape)}"
+            f"model={model_name} needs images (height, width, channels); the dataset gives "
+            f"{describe_shape(shape)}; use an image dataset or model=dense_ae"
         )
     return int(shape[0]), int(shape[1]), int(shape[2])
+
+
+def describe_shape(shape: tuple[int, ...]) -> str:
+    """A sample shape in words: rows of features, windows of steps, or images."""
+    if len(shape) == 1:
+        return f"rows of {shape[0]} features"
+    if len(shape) == 2:
+        return f"windows of {shape[0]} steps x {shape[1]} channels"
+    if len(shape) == 3:
+        return f"{shape[0]}x{shape[1]} images with {shape[2]} channel(s)"
+    return f"samples of shape {tuple(shape)}"

@@ -69,7 +69,7 @@ def test_save_and_load_reproduce_scores_exactly(tmp_path: Path):
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ((17,), "model=conv_ae needs images .* shape \\(17,\\)"),
+        ((17,), "model=conv_ae needs images .* gives rows of 17 features; .* model=dense_ae"),
         ((12, 12, 1), "divisible by 8; the dataset gives 12x12"),
     ],
 )
