@@ -87,3 +87,33 @@ def test_multirun_writes_one_complete_run_per_job(tmp_path: Path):
     ]
     assert dims == [4, 8]
     assert all((sweep / j / "metrics.json").is_file() for j in jobs)
+
+
+def test_unsupervised_protocol_trains_on_the_contaminated_set_without_labels(tmp_path: Path):
+    run = train_run(
+        tmp_path,
+        "dataset=synthetic",
+        "protocol=unsupervised",
+        "protocol.contamination=0.2",
+        "trainer.epochs=8",
+    )
+    data = json.loads((run / "data.json").read_text())
+    assert data["protocol"] == "unsupervised"
+    assert data["counts"]["train"] == data["counts"]["test"] == {"normal": 600, "anomaly": 150}
+    # early stopping watched the training loss: no labels, so no val loss either
+    assert "val_loss" not in pd.read_csv(run / "history.csv").columns
+    assert json.loads((run / "metrics.json").read_text())["auroc"] > 0.8
+
+
+def test_transductive_protocol_scores_every_normal_sample(tmp_path: Path):
+    run = train_run(
+        tmp_path,
+        "dataset=digits",
+        "protocol=transductive",
+        "dataset.n_anomalies=100",
+        "trainer.epochs=3",
+    )
+    data = json.loads((run / "data.json").read_text())
+    assert data["counts"]["train"] == {"normal": 178, "anomaly": 0}
+    assert data["counts"]["test"] == data["counts"]["val"] == {"normal": 178, "anomaly": 100}
+    assert len(pd.read_csv(run / "scores.csv")) == 278
