@@ -121,11 +121,38 @@ def protocol_indices(
         used = np.concatenate([normal, anomaly])
         parts = {k: used[v] for k, v in split_indices(labels[used], cfg.split, ctx.seed).items()}
         if ratio is not None:
-            parts["val"] = _cap_anomalies(parts["val"], labels, float(ratio), rng)
-            parts["test"] = _cap_anomalies(parts["test"], labels, float(ratio), rng)
+            parts["val"] = cap_anomalies(parts["val"], labels, float(ratio), rng)
+            parts["test"] = cap_anomalies(parts["test"], labels, float(ratio), rng)
     else:
         raise AdxUserError(f"protocol={ctx.protocol} is unknown; choose one of {PROTOCOLS}")
     check_splits(parts, labels)
+    return parts
+
+
+def limit_anomalies(
+    parts: dict[str, np.ndarray], labels: np.ndarray, cfg: DictConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """n_anomalies / anomaly_ratio for sources whose files fix the splits (MVTec, .npz).
+
+    n_anomalies draws that many anomalies from val and test together;
+    anomaly_ratio caps anomalies at that share of val and of test.
+    """
+    n_anomalies, ratio = cfg.get("n_anomalies"), cfg.get("anomaly_ratio")
+    if n_anomalies is not None and ratio is not None:
+        raise AdxUserError(
+            "dataset.n_anomalies and dataset.anomaly_ratio both set; keep one of them"
+        )
+    parts = dict(parts)
+    if n_anomalies is not None:
+        scored = np.concatenate([parts["val"], parts["test"]])
+        pool = scored[labels[scored] == ANOMALY]
+        kept = _draw(rng, pool, _count(n_anomalies, pool))
+        for name in ("val", "test"):
+            idx = parts[name]
+            parts[name] = idx[(labels[idx] != ANOMALY) | np.isin(idx, kept)]
+    if ratio is not None:
+        for name in ("val", "test"):
+            parts[name] = cap_anomalies(parts[name], labels, float(ratio), rng)
     return parts
 
 
@@ -142,7 +169,7 @@ def _draw(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
     return rng.choice(pool, size=min(n, len(pool)), replace=False)
 
 
-def _cap_anomalies(
+def cap_anomalies(
     idx: np.ndarray, labels: np.ndarray, ratio: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Keep anomalies at `ratio` of the split (ratio = anomalies / all samples)."""
@@ -227,8 +254,8 @@ def select_splits(
     classes = pool.classes.astype(str)
     info = {
         "classes": list(names),
-        "normal_classes": sorted(set(classes[labels == NORMAL]), key=_natural),
-        "anomaly_classes": sorted(set(classes[labels == ANOMALY]), key=_natural),
+        "normal_classes": sorted(set(classes[labels == NORMAL]), key=natural_order),
+        "anomaly_classes": sorted(set(classes[labels == ANOMALY]), key=natural_order),
         "protocol": ctx.protocol,
     }
     return parts, info
@@ -245,7 +272,7 @@ def array_splits(
 ) -> Splits:
     """Label and split in-memory samples; `x` holds one sample per row in model layout."""
     classes = classes.astype(str)
-    names = list(names) if names is not None else sorted(np.unique(classes), key=_natural)
+    names = list(names) if names is not None else sorted(np.unique(classes), key=natural_order)
     pool = ArraySplit(ids=ids, labels=np.zeros(len(ids), np.int8), classes=classes, x=x)
     parts, chosen = select_splits(pool, cfg, ctx, names)
     return Splits(
@@ -256,6 +283,6 @@ def array_splits(
     )
 
 
-def _natural(name: str) -> tuple[int, int | str]:
+def natural_order(name: str) -> tuple[int, int | str]:
     """Sort "2" before "10" when class names are numbers."""
     return (0, int(name)) if name.lstrip("-").isdigit() else (1, name)

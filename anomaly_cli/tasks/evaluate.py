@@ -30,14 +30,57 @@ _FIXED_BY_CHECKPOINT = ("model", "optimizer", "trainer")
 _CHANGEABLE_KEYS = ("model.score", "trainer.batch_size", "trainer.verbose", "trainer.deterministic")
 
 
+def rewrite_overrides(args: Sequence[str]) -> list[str]:
+    """Compose with the source run's group choices (dataset=mvtec, model=dense_ae, ...).
+
+    Without them, `dataset.root=...` would be checked against the default
+    dataset's keys and refused. The choices go first, so the user's own
+    group overrides still win; `effective_config` ignores those that merely
+    repeat the source run's choice.
+    """
+    source = _source_dir(args)
+    choices = source_choices(source) if source is not None else {}
+    given = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
+    carried = [f"{group}={choice}" for group, choice in choices.items() if group not in given]
+    return [*carried, *args]
+
+
+def _source_dir(args: Sequence[str]) -> Path | None:
+    def value(key: str) -> str | None:
+        found = [a.split("=", 1)[1] for a in args if a.startswith(f"{key}=")]
+        return found[-1] if found else None
+
+    run = value("run")
+    output_dir = value("paths.output_dir") or os.environ.get("ADX_OUTPUT_DIR", "outputs")
+    path = Path(run) if run else Path(output_dir) / "latest"
+    return path if path.is_dir() else None
+
+
+def source_choices(run: Path) -> dict[str, str]:
+    """The config-group options a run was composed with, e.g. {"dataset": "mvtec"}."""
+    hydra_file = run / ".hydra" / "hydra.yaml"
+    if not hydra_file.is_file():
+        return {}
+    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
+    return {
+        str(group): str(option)
+        for group, option in choices.items()
+        if option is not None and not str(group).startswith("hydra")
+    }
+
+
 def effective_config(
-    source_cfg: DictConfig, cfg: DictConfig, overrides: Sequence[str]
+    source_cfg: DictConfig,
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    source_groups: dict[str, str] | None = None,
 ) -> DictConfig:
     """The source run's config with this command's overrides applied on top.
 
     `cfg` is the evaluate composition, which already holds each override's
     value (a whole group node for `threshold=youden`, one value for
-    `dataset.normal_class=3`); those values replace the source's.
+    `dataset.normal_class=3`); those values replace the source's. A group
+    override equal to the source run's choice (`source_groups`) changes nothing.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -45,6 +88,8 @@ def effective_config(
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key = override.key_or_group
         if key == "run" or key.startswith("hydra") or override.is_delete():
+            continue
+        if (source_groups or {}).get(key) == str(override.value()):
             continue
         top = key.split(".")[0]
         if top in _FIXED_BY_CHECKPOINT and key not in _CHANGEABLE_KEYS:
@@ -66,7 +111,9 @@ def evaluate(
     run_dir = Path(run_dir or current_run_dir())
     source = runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.CONFIG, runs.CHECKPOINT))
     overrides = task_overrides() if overrides is None else overrides
-    merged = effective_config(OmegaConf.load(source / runs.CONFIG), cfg, overrides)
+    merged = effective_config(
+        OmegaConf.load(source / runs.CONFIG), cfg, overrides, source_choices(source)
+    )
     seed = int(merged.trainer.seed)
     transform_file = source / runs.DATA_TRANSFORM
     transform = runs.read_json(transform_file) if transform_file.is_file() else None

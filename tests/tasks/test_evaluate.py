@@ -60,3 +60,14 @@ def test_an_evaluate_run_can_be_evaluated_again(synthetic_run: Path, tmp_path: P
     assert again != evaluated
     assert json.loads((again / "threshold.json").read_text())["strategy"] == "best_f1"
     assert (again / "metrics.json").read_text() == (evaluated / "metrics.json").read_text()
+
+
+def test_keys_of_the_runs_own_dataset_can_be_overridden(synthetic_run: Path, tmp_path: Path):
+    # dataset.n_anomaly exists for synthetic only; evaluate composes with the
+    # source run's dataset choice, so the key is known and the rest is kept.
+    result = run_adx("evaluate", f"run={synthetic_run}", "dataset.n_anomaly=50", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads((latest(tmp_path) / "data.json").read_text())
+    assert data["dataset"] == "synthetic"
+    assert data["counts"]["val"]["anomaly"] + data["counts"]["test"]["anomaly"] == 50
+    assert data["image_size"] == 16  # the run's own value, not reset to a default
