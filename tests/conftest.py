@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,17 @@ def adx_env(cwd: Path) -> dict[str, str]:
     return env
 
 
-def run_adx(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """`adx ARGS` in `cwd`; runs land in cwd/outputs."""
+def run_adx(
+    *args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`adx ARGS` in `cwd`; runs land in cwd/outputs. `env` adds variables."""
     return subprocess.run(
-        [ADX, *args], cwd=cwd, env=adx_env(cwd), capture_output=True, text=True, timeout=timeout
+        [ADX, *args],
+        cwd=cwd,
+        env={**adx_env(cwd), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -92,6 +100,6 @@ def train_in_process(cwd: Path, *overrides: str) -> tuple[Path, dict]:
 
     os.environ["ADX_OUTPUT_DIR"] = str(cwd / "outputs")
     cfg = compose_config("train", *FAST_TRAIN, *overrides)
-    run_dir = cwd / "outputs" / "in_process_run"
-    run_dir.mkdir(parents=True)
+    (cwd / "outputs").mkdir(exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="in_process_train_", dir=cwd / "outputs"))
     return run_dir, train(cfg, run_dir)

@@ -34,7 +34,12 @@ def test_valid_overrides_pass(overrides: list[str]):
         ),
         ("train", ["trainer.epoch=3"], "valid keys under trainer:"),
         ("train", ["modle=conv_ae"], "valid keys at the top level: dataset, model"),
-        ("train", ["dataset=mnist"], "unknown dataset 'mnist'; choose one of: digits, synthetic"),
+        (
+            "train",
+            ["dataset=mnsit"],
+            "unknown dataset 'mnsit'; choose one of: caltech101, cifar10, cifar100, digits",
+        ),
+        ("train", ["protocol=open"], "unknown protocol 'open'; choose one of: clean, transductive"),
         ("train", ["trainer.deterministic=maybe"], "expects true or false"),
         ("train", ["optimizer.lr=fast"], "expects a number"),
         ("train", ["optimizer=sgd", "optimizer.beta_1=0.9"], "valid keys under optimizer:"),

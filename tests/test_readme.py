@@ -1,4 +1,9 @@
-"""Every `adx` command in the README runs (shrunk to a few epochs) and does its job."""
+"""Every `adx` command in the README runs (shrunk to a few epochs) and does its job.
+
+The README's data examples use relative paths; the fixtures below create
+those files in the test's folder first, and a small prepared TensorFlow
+Datasets folder stands in for the downloads (TFDS_DATA_DIR).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,19 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, latest, run_adx
+from tests.data.fixtures_folder import make_folder_fixture
+from tests.data.fixtures_mvtec import make_mvtec_fixture
+from tests.data.fixtures_npz import make_npz_fixture
+from tests.data.fixtures_tabular import make_tabular_fixture
+from tests.data.fixtures_tfds import make_tfds_fixture
+from tests.data.fixtures_timeseries import make_timeseries_fixture
 
 SHRINK = ("trainer.epochs=2", "trainer.verbose=0")
+# Seed 000's full-size experiment (a 48M-parameter model): run by make test-all.
+HEAVY = "experiment="
 
 
 def readme_commands() -> list[str]:
@@ -22,19 +37,55 @@ def readme_commands() -> list[str]:
     ]
 
 
-def test_readme_shows_commands_for_every_verb():
-    verbs = {shlex.split(c)[1] for c in readme_commands() if len(shlex.split(c)) > 1}
+def make_readme_data(root: Path) -> dict[str, str]:
+    """The files the README's commands read; returns the environment they need."""
+    make_folder_fixture(root / "folder_data")
+    make_mvtec_fixture(root / "data" / "mvtec")
+    make_npz_fixture(root)
+    make_tabular_fixture(root)
+    make_timeseries_fixture(root)
+    make_tfds_fixture(root)
+    return {"TFDS_DATA_DIR": str(root / "tfds_data")}
+
+
+def run_readme_command(command: str, cwd: Path, env: dict[str, str]) -> None:
+    args = shlex.split(command)[1:]
+    verb = args[0] if args else ""
+    shrink = SHRINK if verb == "train" and "--help" not in args else ()
+    result = run_adx(*args, *shrink, cwd=cwd, env=env)
+    assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+    if verb in {"train", "evaluate"} and "-m" not in args and "--help" not in args:
+        assert (latest(cwd) / "metrics.json").is_file(), command
+    if verb == "sweep":
+        assert "| Metric" in result.stdout, command
+
+
+def test_readme_shows_commands_for_every_verb_and_source():
+    commands = readme_commands()
+    verbs = {shlex.split(c)[1] for c in commands if len(shlex.split(c)) > 1}
     assert {"train", "evaluate", "sweep"} <= verbs
+    sources = {
+        a.removeprefix("dataset=")
+        for c in commands
+        for a in shlex.split(c)
+        if a.startswith("dataset=")
+    }
+    configs = {p.stem for p in (REPO / "configs" / "dataset").glob("*.yaml")}
+    presets = {"caltech101", "cifar10", "cifar100", "fashion_mnist", "svhn_cropped", "digits"}
+    assert configs - presets <= sources, configs - presets - sources
 
 
 def test_every_readme_command_runs(tmp_path: Path):
+    env = make_readme_data(tmp_path)
     for command in readme_commands():
-        args = shlex.split(command)[1:]
-        verb = args[0] if args else ""
-        shrink = SHRINK if verb == "train" and "--help" not in args else ()
-        result = run_adx(*args, *shrink, cwd=tmp_path)
-        assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
-        if verb in {"train", "evaluate"} and "-m" not in args and "--help" not in args:
-            assert (latest(tmp_path) / "metrics.json").is_file(), command
-        if verb == "sweep":
-            assert "| Metric" in result.stdout, command
+        if HEAVY not in command:
+            run_readme_command(command, tmp_path, env)
+
+
+@pytest.mark.slow
+def test_readme_experiment_commands_run(tmp_path: Path):
+    env = make_readme_data(tmp_path)
+    heavy = [c for c in readme_commands() if HEAVY in c]
+    assert heavy
+    for command in heavy:
+        run_readme_command(command, tmp_path, env)
