@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from anomaly_cli.config_dir import config_dir, config_groups
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.errors import AdxUserError, first_lines
 
 
 def check_overrides(verb: str, overrides: Sequence[str]) -> None:
@@ -41,7 +41,7 @@ def check_overrides(verb: str, overrides: Sequence[str]) -> None:
         try:
             compose(verb, overrides=plain)
         except (HydraException, OmegaConfBaseException) as error:
-            raise AdxUserError(f"invalid override: {_first_line(error)}") from error
+            raise AdxUserError(f"invalid override: {first_lines(error, 2)}") from error
 
 
 def _parse(overrides: Sequence[str]) -> list[Any]:
@@ -55,7 +55,7 @@ def _parse(overrides: Sequence[str]) -> list[Any]:
             parsed.extend(parser.parse_overrides([text]))
         except OverrideParseException as error:
             raise AdxUserError(
-                f"cannot read override '{text}': {_first_line(error)} (write key=value)"
+                f"cannot read override '{text}': {first_lines(error, 2)} (write key=value)"
             ) from error
     return parsed
 
@@ -143,8 +143,3 @@ def _check_type(key: str, default: Any, value: Any) -> None:
         raise AdxUserError(
             f"config key '{key}' expects {_TYPE_NAMES[type(default)]}, got '{value}'"
         )
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(error).__name__

@@ -42,14 +42,21 @@ def list_images(directory: str | os.PathLike[str], key: str, recursive: bool = F
     if not folder.is_dir():
         what = "is not a directory" if folder.exists() else "does not exist"
         raise AdxUserError(f"{key}={directory} {what}; point it at a folder of images")
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    images = sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images = image_files(folder, recursive)
     if not images:
         raise AdxUserError(
             f"{key}={directory} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
             "point it at a folder of images"
         )
     return images
+
+
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files in `folder` by suffix, sorted; none for a missing folder."""
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _decode_error(path: Path) -> str | None:

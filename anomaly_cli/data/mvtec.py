@@ -24,9 +24,9 @@ from omegaconf import DictConfig, ListConfig
 
 from anomaly_cli.data.base import ANOMALY, CLEAN, NORMAL, LoadContext, Splits
 from anomaly_cli.data.images import (
-    IMAGE_SUFFIXES,
     FileSplit,
     check_images,
+    image_files,
     skipped_report,
 )
 from anomaly_cli.data.preprocess import Augment, ImagePreprocess
@@ -173,15 +173,9 @@ def _is_category(folder: Path) -> bool:
     return (folder / "train").is_dir() and (folder / "test").is_dir()
 
 
-def _images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def read_category(folder: Path) -> Category:
     """Pair every test image with its mask; any unpaired image or mask is an error."""
-    train = _images(folder / "train" / GOOD)
+    train = image_files(folder / "train" / GOOD)
     if not train:
         raise AdxUserError(
             f"{folder / 'train' / GOOD} holds no images; an MVTec AD category holds {LAYOUT}"
@@ -191,7 +185,7 @@ def read_category(folder: Path) -> Category:
     in_train = [True] * len(train)
     test_folders = sorted(p for p in (folder / "test").iterdir() if p.is_dir())
     for test_folder in test_folders:
-        images = _images(test_folder)
+        images = image_files(test_folder)
         defect = test_folder.name
         found = _mask_index(folder / "ground_truth" / defect) if defect != GOOD else {}
         for image in images:
@@ -211,7 +205,7 @@ def read_category(folder: Path) -> Category:
 
 def _mask_index(folder: Path) -> dict[str, Path]:
     """Image stem -> mask file: '003_mask.png' (MVTec's naming) or plain '003.png'."""
-    return {p.stem.removesuffix("_mask"): p for p in _images(folder)}
+    return {p.stem.removesuffix("_mask"): p for p in image_files(folder)}
 
 
 def _no_orphan_masks(folder: Path, images: set[tuple[str, str]]) -> None:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from anomaly_cli.data.base import LoadContext, Split, Splits
 from anomaly_cli.data.preprocess import Augment, ImagePreprocess
 from anomaly_cli.data.splits import select_splits
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.errors import AdxUserError, first_lines
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -256,6 +256,5 @@ def _splits(builder: Any) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     # A trailing full stop would run into the "; fix" that follows.
-    return lines[0].rstrip(".") if lines else type(error).__name__
+    return first_lines(error).rstrip(".")
