@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import layers
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel, require_image_shape
+from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder
 
 
 @keras.saving.register_keras_serializable(package="adx")
@@ -37,41 +37,17 @@ class ConvAutoencoder(AnomalyModel):
                 "model.num_hidden_layers, num_filters and latent_dim must be >= 1 "
                 "and dense_units >= 0"
             )
-        factor = 2**num_hidden_layers
-        if height % factor or width % factor:
-            raise AdxUserError(
-                f"model=conv_ae with num_hidden_layers={num_hidden_layers} needs image sides "
-                f"divisible by {factor}; the dataset gives {height}x{width}"
-            )
+        check_divisible(
+            "conv_ae", height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
+        )
         self.num_hidden_layers = num_hidden_layers
         self.num_filters = num_filters
         self.dense_units = dense_units
         self.latent_dim = latent_dim
 
         widths = [num_filters * 2**i for i in range(num_hidden_layers)]
-        conv = {"kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"}
-        dense = [layers.Dense(dense_units, activation="relu")] if dense_units else []
-        self.encoder = keras.Sequential(
-            [
-                keras.Input(self.sample_shape),
-                *(layers.Conv2D(w, **conv) for w in widths),
-                layers.Flatten(),
-                *dense,
-                layers.Dense(latent_dim, name="latent"),
-            ],
-            name="encoder",
-        )
-        start = (height // factor, width // factor, widths[-1])
-        self.decoder = keras.Sequential(
-            [
-                keras.Input((latent_dim,)),
-                layers.Dense(start[0] * start[1] * start[2], activation="relu"),
-                layers.Reshape(start),
-                *(layers.Conv2DTranspose(w, **conv) for w in reversed(widths)),
-                layers.Conv2D(channels, 3, padding="same", activation="sigmoid"),
-            ],
-            name="decoder",
-        )
+        self.encoder = conv_encoder(self.sample_shape, widths, latent_dim, dense_units)
+        self.decoder = conv_decoder(latent_dim, (height, width, channels), widths)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.decoder(self.encoder(inputs, training=training), training=training)

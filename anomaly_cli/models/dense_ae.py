@@ -20,6 +20,7 @@ from keras import layers
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel
+from anomaly_cli.models.blocks import dense_stack, per_layer_rates
 
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "selu")
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid", "tanh")
@@ -40,7 +41,7 @@ class DenseAutoencoder(AnomalyModel):
     ):
         super().__init__(sample_shape=sample_shape, **kwargs)
         hidden_units = [int(u) for u in hidden_units]
-        dropouts = _per_layer(dropout, len(hidden_units))
+        dropouts = per_layer_rates(dropout, len(hidden_units))
         if latent_dim < 1 or any(u < 1 for u in hidden_units):
             raise AdxUserError(
                 f"model.hidden_units={hidden_units} and latent_dim={latent_dim} must be >= 1"
@@ -63,7 +64,7 @@ class DenseAutoencoder(AnomalyModel):
             [
                 keras.Input(self.sample_shape),
                 layers.Flatten(),
-                *self._blocks(hidden_units, dropouts),
+                *dense_stack(hidden_units, activation, self.batch_norm, dropouts),
                 layers.Dense(self.latent_dim, name="latent"),
             ],
             name="encoder",
@@ -71,22 +72,12 @@ class DenseAutoencoder(AnomalyModel):
         self.decoder = keras.Sequential(
             [
                 keras.Input((self.latent_dim,)),
-                *self._blocks(hidden_units[::-1], dropouts[::-1]),
+                *dense_stack(hidden_units[::-1], activation, self.batch_norm, dropouts[::-1]),
                 layers.Dense(features, activation=output_activation),
                 layers.Reshape(self.sample_shape),
             ],
             name="decoder",
         )
-
-    def _blocks(self, widths: Sequence[int], dropouts: Sequence[float]) -> list[layers.Layer]:
-        blocks: list[layers.Layer] = []
-        for width, rate in zip(widths, dropouts, strict=True):
-            blocks.append(layers.Dense(width, activation=self.activation))
-            if self.batch_norm:
-                blocks.append(layers.BatchNormalization())
-            if rate:
-                blocks.append(layers.Dropout(rate))
-        return blocks
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.decoder(self.encoder(inputs, training=training), training=training)
@@ -102,18 +93,3 @@ class DenseAutoencoder(AnomalyModel):
             output_activation=self.output_activation,
         )
         return config
-
-
-def _per_layer(dropout: float | Sequence[float], layers_count: int) -> list[float]:
-    """One rate for every hidden layer, or a list with one rate per layer."""
-    if isinstance(dropout, (int, float)):
-        rates = [float(dropout)] * layers_count
-    else:
-        rates = [float(r) for r in dropout]
-        if len(rates) != layers_count:
-            raise AdxUserError(
-                f"model.dropout={list(rates)} needs one rate per hidden layer ({layers_count})"
-            )
-    if any(not 0 <= r < 1 for r in rates):
-        raise AdxUserError(f"model.dropout={dropout} rates must lie in [0, 1)")
-    return rates

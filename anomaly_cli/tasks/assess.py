@@ -20,6 +20,7 @@ from anomaly_cli.evaluation.metrics import compute_metrics, pr_points, roc_point
 from anomaly_cli.evaluation.pixel import pixel_metrics
 from anomaly_cli.evaluation.thresholds import Threshold, fit_threshold, predict
 from anomaly_cli.reporting import plots, tables
+from anomaly_cli.scoring.scorer import Scores, ScoringOptions, score_samples
 
 log = logging.getLogger("adx")
 
@@ -35,18 +36,22 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     from anomaly_cli.data.pipeline import scoring_batches
 
     batch_size = int(cfg.trainer.batch_size)
-    val_scores = model.score(scoring_batches(splits.val, batch_size))
-    test_scores = model.score(scoring_batches(splits.test, batch_size))
-    threshold = fit_threshold(cfg.threshold, val_scores, splits.val.labels)
+    options = ScoringOptions.from_config(cfg.get("scoring"))
+    val = score_samples(model, scoring_batches(splits.val, batch_size), options)
+    test = score_samples(model, scoring_batches(splits.test, batch_size), options)
+    test_scores = test.score
+    threshold = fit_threshold(cfg.threshold, val.score, splits.val.labels)
     labels = splits.test.labels
     metrics = compute_metrics(labels, test_scores, threshold.value)
     table = tables.metrics_table(metrics)
-    write_artifacts(run_dir, splits, test_scores, threshold, metrics, table, title)
+    write_artifacts(run_dir, splits, test, threshold, metrics, table, title)
     if splits.reports is not None:
         for name, frame in splits.reports(test_scores).items():
             runs.write_csv(run_dir / name, frame)
     masks = splits.test.mask_dataset()
-    if masks is not None and hasattr(model, "anomaly_map"):
+    if masks is not None and not model.produces_maps:
+        log.info("no pixel metrics: %s gives no per-pixel maps", type(model).__name__)
+    elif masks is not None:
         maps = model.anomaly_map(scoring_batches(splits.test, batch_size))
         truth = np.stack(list(masks.as_numpy_iterator()))
         pixel = pixel_metrics(maps, truth)
@@ -72,18 +77,18 @@ def print_report(subject: str, result: Assessment, run_dir: Path) -> None:
 def write_artifacts(
     run_dir: Path,
     splits: Splits,
-    test_scores: np.ndarray,
+    test: Scores,
     threshold: Threshold,
     metrics: dict[str, Any],
     table: str,
     title: str,
 ) -> None:
-    labels = splits.test.labels
+    labels, test_scores = splits.test.labels, test.score
     scores = pd.DataFrame(
         {
             "id": splits.test.ids,
             "label": labels,
-            "score": test_scores,
+            **test.columns(),
             "prediction": predict(test_scores, threshold.value),
         }
     )

@@ -130,7 +130,7 @@ def evaluate(
             f"the checkpoint in {source} takes samples of shape {tuple(model.sample_shape)}, "
             f"the dataset now gives {tuple(splits.input_shape)}"
         )
-    model.score_name = str(merged.model.score)
+    model.set_score(str(merged.model.score))
     save_config(merged, run_dir)
     runs.write_json(run_dir / runs.DATA_INFO, data_report(splits, merged.dataset))
     if transform is not None:

@@ -71,7 +71,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     from anomaly_cli.training.seeding import apply_seed
 
     apply_seed(seed, bool(cfg.trainer.deterministic))
-    model = build_model(cfg.model, splits.input_shape)
+    model = build_model(cfg.model, splits.input_shape, cfg.dataset.name)
     save_config(cfg, run_dir)
     runs.write_json(run_dir / runs.DATA_INFO, data_report(splits, cfg.dataset))
     if splits.transform is not None:
@@ -86,7 +86,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     )
     # Score with the checkpoint itself, so `adx evaluate` starts from the same weights.
     best = load_checkpoint(run_dir / runs.CHECKPOINT)
-    best.score_name = model.score_name
+    best.set_score(model.score_name)
     result = assess(best, splits, cfg, run_dir, f"{cfg.model.name} on {cfg.dataset.name}")
     runs.write_json(
         run_dir / runs.RUN_INFO,

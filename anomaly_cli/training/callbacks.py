@@ -50,8 +50,10 @@ class RunCheckpointer(keras.callbacks.Callback):
         monitor: str,
         patience: int,
         min_delta: float,
+        first_epoch: int = 1,
     ):
         super().__init__()
+        self.first_epoch = first_epoch
         self.run_dir = Path(run_dir)
         self.state = state
         self.monitor = monitor
@@ -67,13 +69,15 @@ class RunCheckpointer(keras.callbacks.Callback):
         state = self.state
         state.epochs_done = epoch + 1
         value = logs.get(self.monitor)
-        if value is not None and value < state.best - self.min_delta:
+        # Warm-up epochs optimise another objective: neither best nor patience.
+        counted = epoch + 1 >= self.first_epoch
+        if counted and value is not None and value < state.best - self.min_delta:
             state.best, state.best_epoch, state.wait = float(value), epoch + 1, 0
             with runs.atomic_path(self.run_dir / runs.CHECKPOINT) as tmp:
                 self.model.save(tmp)
-        else:
+        elif counted:
             state.wait += 1
-        if state.wait >= self.patience:
+        if counted and state.wait >= self.patience:
             state.stopped = True
             self.model.stop_training = True
         self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})

@@ -46,7 +46,7 @@ def fit_model(
     that got better at reconstructing the anomalies would lower a loss over all
     of them, which is the opposite of what we want.
     """
-    from anomaly_cli.data.pipeline import training_batches, validation_batches
+    from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
     from anomaly_cli.training.callbacks import RunCheckpointer, TrainingState
     from anomaly_cli.training.optimizers import build_optimizer
@@ -55,12 +55,24 @@ def fit_model(
     check_trainer(trainer)
     batch_size, epochs, seed = int(trainer.batch_size), int(trainer.epochs), int(trainer.seed)
     steps = math.ceil(len(splits.train) / batch_size)
+    # The train split in a fixed order, for models that gather statistics of it.
+    samples = scoring_batches(splits.train, batch_size)
     if resume:
         state = TrainingState.load(run_dir / runs.TRAINING_STATE)
         model = load_checkpoint(run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True)
     else:
         state = TrainingState()
         model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
+    # Before prepare_training, which may pre-train for a while.
+    first_counted = model.first_checkpoint_epoch
+    if epochs < first_counted:
+        raise AdxUserError(
+            f"trainer.epochs={epochs} ends before the model's warm-up does (the first epoch "
+            f"that counts is {first_counted}); set trainer.epochs >= {first_counted} or "
+            "lower model.warmup_epochs"
+        )
+    if not resume:
+        model.prepare_training(samples)
     first_epoch = state.epochs_done
 
     # Unsupervised training must not see labels, so it stops on its own loss.
@@ -75,6 +87,7 @@ def fit_model(
         monitor="val_loss" if len(val_normal) else "loss",
         patience=int(trainer.patience),
         min_delta=float(trainer.min_delta),
+        first_epoch=first_counted,
     )
     if not state.stopped and first_epoch < epochs:
         started = time.perf_counter()
@@ -86,7 +99,8 @@ def fit_model(
             validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
             initial_epoch=first_epoch,
             epochs=epochs,
-            callbacks=[checkpointer],
+            callbacks=[*model.training_callbacks(samples), checkpointer],
+            shuffle=False,  # training_batches shuffles each epoch with its own seed
             verbose=int(trainer.verbose),
         )
         state.train_seconds += time.perf_counter() - started
@@ -94,6 +108,8 @@ def fit_model(
     else:
         why = "it stopped early" if state.stopped else f"trainer.epochs={epochs} are done"
         log.info("nothing to train: %s after %d epochs", why, state.epochs_done)
+    if model.has_finish_training:
+        _finish_best(run_dir / runs.CHECKPOINT, samples)
     return FitResult(
         epochs_run=state.epochs_done,
         best_epoch=state.best_epoch,
@@ -101,3 +117,16 @@ def fit_model(
         train_seconds=state.train_seconds,
         resumed_at_epoch=first_epoch,
     )
+
+
+def _finish_best(path: Path, samples: object) -> None:
+    """Let the best checkpoint gather its post-training statistics, and save it again.
+
+    Running it again (after a resume) gives the same result, so it needs no state.
+    """
+    from anomaly_cli.models.loading import load_checkpoint
+
+    best = load_checkpoint(path)
+    best.finish_training(samples)
+    with runs.atomic_path(path) as tmp:
+        best.save(tmp)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# TensorFlow cannot take a global seed of 0 together with an op seed that is a
+# tensor (the per-epoch shuffle seed in data/pipeline.py): its get_seed then
+# compares the tensor with 0 in Python and raises. Seed 0 therefore seeds
+# TensorFlow's graph-level generator with this stand-in instead; Python,
+# NumPy and Keras still get 0.
+TF_STAND_IN_FOR_ZERO = 2**31 - 2  # TF reduces seeds modulo 2**31 - 1
+
 
 def apply_seed(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow (Keras' initialisers draw from these)."""
@@ -9,5 +16,7 @@ def apply_seed(seed: int, deterministic: bool = True) -> None:
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
+    if int(seed) == 0:
+        tf.random.set_seed(TF_STAND_IN_FOR_ZERO)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

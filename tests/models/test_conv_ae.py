@@ -69,13 +69,20 @@ def test_save_and_load_reproduce_scores_exactly(tmp_path: Path):
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ((17,), "model=conv_ae needs images .* gives rows of 17 features; .* model=dense_ae"),
+        ((17,), "model=conv_ae needs images .* gives rows of 17 features; .* any sample: dense_ae"),
         ((12, 12, 1), "divisible by 8; the dataset gives 12x12"),
     ],
 )
 def test_wrong_input_shapes_say_what_fits(shape: tuple[int, ...], message: str):
     with pytest.raises(AdxUserError, match=message):
         build_model(CFG, shape)
+
+
+def test_wrong_shape_names_the_dataset_when_built_for_one():
+    with pytest.raises(
+        AdxUserError, match=r"^model=conv_ae needs images .*; dataset=tabular gives"
+    ):
+        build_model(CFG, (17,), dataset_name="tabular")
 
 
 def test_unknown_score_is_a_user_error():

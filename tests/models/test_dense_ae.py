@@ -13,27 +13,17 @@ from sklearn.metrics import roc_auc_score
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.loading import build_model, load_checkpoint
 from anomaly_cli.training.seeding import apply_seed
+from tests.models.planted import correlated_rows
 
 CFG = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/dense_ae.yaml")
-
-
-def correlated_rows(n: int, features: int, seed: int, anomalous: bool = False) -> np.ndarray:
-    """Rows on a 3-dimensional linear manifold; anomalies leave it."""
-    rng = np.random.default_rng(seed)
-    mixing = np.random.default_rng(99).normal(size=(3, features))
-    rows = rng.normal(size=(n, 3)) @ mixing + 0.05 * rng.normal(size=(n, features))
-    if anomalous:
-        rows += rng.normal(scale=1.5, size=(n, features))
-    return rows.astype("float32")
 
 
 def test_layers_mirror_and_take_batch_norm_and_dropout_per_layer():
     cfg = OmegaConf.merge(CFG, {"hidden_units": [16, 8], "dropout": [0.3, 0.0]})
     model = build_model(cfg, (17,))
     kinds = [type(layer).__name__ for layer in model.encoder.layers]
-    assert kinds == [
-        "Flatten", "Dense", "BatchNormalization", "Dropout", "Dense", "BatchNormalization", "Dense"
-    ]  # fmt: skip
+    block = ["Dense", "BatchNormalization"]
+    assert kinds == ["Flatten", *block, "McDropout", *block, "Dense"]
     decoder_widths = [layer.units for layer in model.decoder.layers if hasattr(layer, "units")]
     assert decoder_widths == [8, 16, 17]
     assert model.decoder.layers[-2].activation.__name__ == "linear"

@@ -1,0 +1,30 @@
+"""The checkpointer ignores warm-up epochs for the best checkpoint and for patience."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from anomaly_cli import runs
+from anomaly_cli.training.callbacks import RunCheckpointer, TrainingState
+
+
+def test_warm_up_epochs_are_neither_best_nor_counted_for_patience(tmp_path: Path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = TrainingState()
+    checkpointer = RunCheckpointer(
+        tmp_path, state, monitor="val_loss", patience=1, min_delta=0.0, first_epoch=3
+    )
+    checkpointer.set_model(model)
+    model.stop_training = False  # what fit() sets before the first epoch
+    # Warm-up losses are low (another objective); epoch 3 is the first that counts.
+    for epoch, loss in enumerate([0.1, 0.1, 0.5, 0.4]):
+        checkpointer.on_epoch_end(epoch, {"val_loss": loss})
+        assert not model.stop_training
+    assert (state.best, state.best_epoch, state.wait) == (0.4, 4, 0)
+    checkpointer.on_epoch_end(4, {"val_loss": 0.45})
+    assert model.stop_training and state.stopped
+    assert (tmp_path / runs.CHECKPOINT).is_file()
+    assert pd.read_csv(tmp_path / runs.HISTORY).epoch.tolist() == [1, 2, 3, 4, 5]
