@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
@@ -119,7 +120,7 @@ def fit_model(
     )
 
 
-def _finish_best(path: Path, samples: object) -> None:
+def _finish_best(path: Path, samples: Any) -> None:
     """Let the best checkpoint gather its post-training statistics, and save it again.
 
     Running it again (after a resume) gives the same result, so it needs no state.
