@@ -46,6 +46,28 @@ def check_divisible(model_name: str, height: int, width: int, factor: int, setti
         )
 
 
+def doubling_widths(
+    model_name: str,
+    image_shape: tuple[int, ...],
+    num_hidden_layers: int,
+    num_filters: int,
+    latent_dim: int,
+    dense_units: int = 0,
+) -> list[int]:
+    """Filters of a strided conv stack that doubles per layer, after checking the
+    settings and that the image halves cleanly num_hidden_layers times."""
+    if num_hidden_layers < 1 or num_filters < 1 or latent_dim < 1 or dense_units < 0:
+        raise AdxUserError(
+            f"model.num_hidden_layers={num_hidden_layers}, num_filters={num_filters} and "
+            f"latent_dim={latent_dim} must be >= 1 and dense_units={dense_units} >= 0"
+        )
+    height, width = int(image_shape[0]), int(image_shape[1])
+    check_divisible(
+        model_name, height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
+    )
+    return [int(num_filters) * 2**i for i in range(int(num_hidden_layers))]
+
+
 def _normalised(
     layer: layers.Layer, batch_norm: bool, use_bias: bool, rate: float
 ) -> list[layers.Layer]:

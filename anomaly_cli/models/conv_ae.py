@@ -14,9 +14,8 @@ from typing import Any
 
 import keras
 
-from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel, require_image_shape
-from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder
+from anomaly_cli.models.blocks import conv_decoder, conv_encoder, doubling_widths
 
 
 @keras.saving.register_keras_serializable(package="adx")
@@ -32,20 +31,14 @@ class ConvAutoencoder(AnomalyModel):
     ):
         super().__init__(sample_shape=sample_shape, **kwargs)
         height, width, channels = require_image_shape("conv_ae", self.sample_shape)
-        if num_hidden_layers < 1 or num_filters < 1 or latent_dim < 1 or dense_units < 0:
-            raise AdxUserError(
-                "model.num_hidden_layers, num_filters and latent_dim must be >= 1 "
-                "and dense_units >= 0"
-            )
-        check_divisible(
-            "conv_ae", height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
+        widths = doubling_widths(
+            "conv_ae", self.sample_shape, num_hidden_layers, num_filters, latent_dim, dense_units
         )
         self.num_hidden_layers = num_hidden_layers
         self.num_filters = num_filters
         self.dense_units = dense_units
         self.latent_dim = latent_dim
 
-        widths = [num_filters * 2**i for i in range(num_hidden_layers)]
         self.encoder = conv_encoder(self.sample_shape, widths, latent_dim, dense_units)
         self.decoder = conv_decoder(latent_dim, (height, width, channels), widths)
 

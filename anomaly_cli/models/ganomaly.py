@@ -70,7 +70,7 @@ from keras import layers
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, require_shape
-from anomaly_cli.models.blocks import BATCH_NORM_MOMENTUM, check_divisible
+from anomaly_cli.models.blocks import BATCH_NORM_MOMENTUM, doubling_widths
 from anomaly_cli.scoring.reconstruction import ERRORS
 
 # The objective is GANomaly's own; there is no per-pixel loss to choose.
@@ -191,17 +191,8 @@ class GANomaly(AnomalyModel):
         kwargs.setdefault("name", "ganomaly")
         super().__init__(sample_shape=sample_shape, loss=loss, score=score, **kwargs)
         height, width, channels = require_shape("ganomaly", self.sample_shape, "image")
-        if int(num_hidden_layers) < 1 or int(num_filters) < 1 or int(latent_dim) < 1:
-            raise AdxUserError(
-                f"model.num_hidden_layers={num_hidden_layers}, num_filters={num_filters} and "
-                f"latent_dim={latent_dim} must be >= 1"
-            )
-        check_divisible(
-            "ganomaly",
-            height,
-            width,
-            2 ** int(num_hidden_layers),
-            f"num_hidden_layers={num_hidden_layers}",
+        widths = doubling_widths(
+            "ganomaly", self.sample_shape, int(num_hidden_layers), int(num_filters), int(latent_dim)
         )
         for key, value in (("w_adv", w_adv), ("w_con", w_con), ("w_enc", w_enc)):
             if not float(value) >= 0:
@@ -221,7 +212,6 @@ class GANomaly(AnomalyModel):
         self.w_enc = float(w_enc)
         self.reset_threshold = float(reset_threshold)
 
-        widths = [self.num_filters * 2**i for i in range(self.num_hidden_layers)]
         self.encoder = dcgan_encoder(self.sample_shape, widths, self.latent_dim, "encoder")
         self.decoder = dcgan_decoder(self.latent_dim, (height, width, channels), widths, "decoder")
         self.encoder2 = dcgan_encoder(self.sample_shape, widths, self.latent_dim, "encoder2")

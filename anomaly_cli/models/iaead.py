@@ -70,7 +70,7 @@ from keras import ops
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models import svdd
 from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, require_shape
-from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder
+from anomaly_cli.models.blocks import conv_decoder, conv_encoder, doubling_widths
 from anomaly_cli.scoring.reconstruction import ERRORS
 
 log = logging.getLogger("adx")
@@ -99,13 +99,8 @@ class IAEAD(AnomalyModel):
     ):
         super().__init__(sample_shape=sample_shape, loss=loss, score=score, **kwargs)
         height, width, channels = require_shape("iaead", self.sample_shape, "image")
-        if num_hidden_layers < 1 or num_filters < 1 or latent_dim < 1 or dense_units < 0:
-            raise AdxUserError(
-                f"model.num_hidden_layers={num_hidden_layers}, num_filters={num_filters} and "
-                f"latent_dim={latent_dim} must be >= 1 and dense_units={dense_units} >= 0"
-            )
-        check_divisible(
-            "iaead", height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
+        widths = doubling_widths(
+            "iaead", self.sample_shape, num_hidden_layers, num_filters, latent_dim, dense_units
         )
         svdd.check_svdd_settings(objective, float(nu), float(eps))
         if float(lambda_svdd) < 0:
@@ -128,7 +123,6 @@ class IAEAD(AnomalyModel):
         self.eps = float(eps)
         self.warmup_epochs = int(warmup_epochs)
 
-        widths = [self.num_filters * 2**i for i in range(self.num_hidden_layers)]
         self.encoder = conv_encoder(
             self.sample_shape,
             widths,

@@ -60,7 +60,7 @@ import tensorflow as tf
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel, require_shape
-from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder
+from anomaly_cli.models.blocks import conv_decoder, conv_encoder, doubling_widths
 from anomaly_cli.scoring.reconstruction import error_map, reconstruction_error
 
 
@@ -80,11 +80,9 @@ class VariationalAutoencoder(AnomalyModel):
     ):
         super().__init__(sample_shape=sample_shape, **kwargs)
         height, width, channels = require_shape("vae", self.sample_shape, "image")
-        if num_hidden_layers < 1 or num_filters < 1 or latent_dim < 1 or dense_units < 0:
-            raise AdxUserError(
-                "model.num_hidden_layers, num_filters and latent_dim must be >= 1 "
-                "and dense_units >= 0"
-            )
+        widths = doubling_widths(
+            "vae", self.sample_shape, num_hidden_layers, num_filters, latent_dim, dense_units
+        )
         if not float(beta) >= 0:
             raise AdxUserError(
                 f"model.beta={beta} must be >= 0; 1 is the plain VAE, seed 000's beta-VAE uses 1e-4"
@@ -94,9 +92,6 @@ class VariationalAutoencoder(AnomalyModel):
                 f"model.n_samples={n_samples} must be >= 0; 0 scores the decoded mean, "
                 "N averages the error over N latent draws"
             )
-        check_divisible(
-            "vae", height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
-        )
         self.num_hidden_layers = int(num_hidden_layers)
         self.num_filters = int(num_filters)
         self.dense_units = int(dense_units)
@@ -105,7 +100,6 @@ class VariationalAutoencoder(AnomalyModel):
         self.n_samples = int(n_samples)
         self.sample_seed = int(sample_seed)
 
-        widths = [self.num_filters * 2**i for i in range(self.num_hidden_layers)]
         self.encoder = conv_encoder(
             self.sample_shape, widths, 2 * self.latent_dim, self.dense_units
         )
