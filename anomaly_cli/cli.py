@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from anomaly_cli import __version__
 from anomaly_cli.config_dir import config_groups
-from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError
+from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError, one_line
 
 VERBS: dict[str, str] = {
     "train": "fit a detector on normal data, threshold on validation, report test metrics",
@@ -28,6 +28,8 @@ _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "-
 
 
 def usage() -> str:
+    groups = config_groups()
+    width = max(len(name) for name in [*VERBS, *groups]) + 2
     lines = [
         f"adx {__version__}: experiment runner for deep anomaly detection",
         "",
@@ -35,10 +37,10 @@ def usage() -> str:
         "       adx <verb> --help     options and config of one verb",
         "",
         "verbs:",
-        *(f"  {name:<10}{text}" for name, text in VERBS.items()),
+        *(f"  {name:<{width}}{text}" for name, text in VERBS.items()),
         "",
         "config groups (select with group=option, e.g. model=conv_ae):",
-        *(f"  {group:<10}{', '.join(options)}" for group, options in config_groups().items()),
+        *(f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()),
         "",
         "examples:",
         "  adx train dataset=synthetic trainer.epochs=5",
@@ -61,25 +63,51 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"unknown verb '{verb}'; valid verbs: {', '.join(VERBS)}")
     module = importlib.import_module(f"anomaly_cli.tasks.{verb}")
     rewrite = getattr(module, "rewrite_overrides", None)
+    jobs = 1
     try:
         if rewrite is not None:
             rest = rewrite(rest)
         if not _INFO_FLAGS.intersection(rest):
             from anomaly_cli.overrides import check_overrides
+            from anomaly_cli.preflight import preflight
 
             check_overrides(verb, [a for a in rest if not a.startswith("-")])
+            jobs = preflight(verb, rest)
     except AdxUserError as error:
         fail(str(error))
+    except KeyboardInterrupt:
+        _interrupted()
     if {"--help", "-h"}.intersection(rest):
         print(f"adx {verb}: {VERBS[verb]}")
         print(f"other verbs: {', '.join(v for v in VERBS if v != verb)} (adx --help)\n")
     sys.argv = [f"adx {verb}", *rest]
-    module.main()
+    try:
+        module.main()
+    except KeyboardInterrupt:  # outside the task, which reports its own
+        _interrupted()
+    _exit_for_failed_jobs(jobs)
+
+
+def _exit_for_failed_jobs(jobs: int) -> None:
+    """A --multirun runs every job; it exits non-zero when any of them failed."""
+    from anomaly_cli.tasks.common import INTERNAL_ERROR_EXIT_CODE, failures
+
+    failed = failures()
+    if failed:
+        names = ", ".join(f.run_dir.name for f in failed)
+        print(f"adx: {len(failed)} of {jobs} jobs failed: {names}", file=sys.stderr)
+        internal = any(f.exit_code == INTERNAL_ERROR_EXIT_CODE for f in failed)
+        sys.exit(INTERNAL_ERROR_EXIT_CODE if internal else USER_ERROR_EXIT_CODE)
+
+
+def _interrupted() -> None:
+    print("\nadx: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def fail(message: str) -> None:
     """One line on stderr and exit code 2: the user's input needs fixing."""
     if os.environ.get("ADX_DEBUG") == "1":
         raise AdxUserError(message)
-    print(f"adx: error: {message}", file=sys.stderr)
+    print(f"adx: error: {one_line(message)}", file=sys.stderr)
     sys.exit(USER_ERROR_EXIT_CODE)

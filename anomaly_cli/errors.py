@@ -10,4 +10,23 @@ def first_lines(error: BaseException, count: int = 1) -> str:
 
 
 class AdxUserError(Exception):
-    """Bad input (path, value, override); the message names it and the fix."""
+    """Bad input (path, value, override); the message names it and the fix.
+
+    `next_steps`, when given, replaces the generic advice adx adds after an
+    error that leaves a trained model behind.
+    """
+
+    def __init__(self, message: str, next_steps: str | None = None):
+        super().__init__(one_line(message))
+        self.next_steps = next_steps
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters shown as escapes.
+
+    Messages quote the user's input, which may hold a newline (threshold='0\\n0');
+    the promise is one line on stderr whatever was typed.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

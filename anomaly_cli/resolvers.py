@@ -17,6 +17,9 @@ STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 # resolve the run-dir interpolation several times, seconds apart.
 _claimed: dict[tuple[str, str], str] = {}
 _claiming = True
+# Folders above a run folder that claiming it created (outputs/, outputs/multirun/),
+# deepest first: a run that fails on bad input removes them again when empty.
+_created_parents: list[Path] = []
 
 
 @contextlib.contextmanager
@@ -42,7 +45,9 @@ def unique_dir(parent: str, label: str) -> str:
     base = Path(parent) / f"{datetime.now().strftime(STAMP_FORMAT)}_{label}"
     if not _claiming:
         return str(base)
+    missing = [p for p in (base.parent, *base.parent.parents) if not p.exists()]
     base.parent.mkdir(parents=True, exist_ok=True)
+    _created_parents.extend(missing)
     for attempt in range(1, 1000):
         candidate = base if attempt == 1 else base.with_name(f"{base.name}_{attempt}")
         try:
@@ -52,6 +57,14 @@ def unique_dir(parent: str, label: str) -> str:
         _claimed[key] = str(candidate)
         return str(candidate)
     raise RuntimeError(f"could not create a unique run directory for {base}")
+
+
+def remove_empty_parents() -> None:
+    """Remove the parents claiming created, if nothing else was put there since."""
+    for parent in _created_parents:
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+    _created_parents.clear()
 
 
 def run_label(run: str | None, output_dir: str) -> str:

@@ -8,10 +8,13 @@ half of one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,16 @@ ROC_PLOT = "plots/roc.png"
 HIST_PLOT = "plots/score_hist.png"
 SWEEP_TXT = "sweep.txt"
 SWEEP_CSV = "sweep.csv"
+# Where the run stands (running, finished, interrupted, failed) and what to do next.
+STATUS = "status.json"
+# Warnings raised during the run, also repeated at its end.
+WARNINGS = "warnings.json"
+LOG = "adx.log"
+# Files whose presence means a folder already holds an adx run, which no new run
+# may write into (only `resume=` goes on in its own folder).
+RUN_MARKERS = (".hydra", CONFIG, CHECKPOINT_DIR, SCORES, RUN_INFO, STATUS, SWEEP_TXT)
+# The atomic writer's temporary files: `.<stem>.<random><suffix>`.
+_TEMP_PREFIX = "."
 
 
 @contextlib.contextmanager
@@ -55,14 +68,53 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{_TEMP_PREFIX}{target.stem}.", suffix=target.suffix, dir=target.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file private (0600); artifacts get the mode any
+        # other file the user creates would get, as their umask says.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename == tmp:  # name the artifact, not its temporary
+            raise OSError(error.errno, error.strerror, str(target)) from error
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@functools.cache
+def _umask() -> int:
+    # The only way to read the umask is to set it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete what a killed atomic write left behind (`.best.x1y2.keras`); returns them.
+
+    Only call this on a folder no other adx process is writing to.
+    """
+    stale = [
+        p
+        for p in Path(run_dir).rglob(f"{_TEMP_PREFIX}*.*")
+        if p.is_file() and not p.is_relative_to(Path(run_dir) / ".hydra") and _is_temporary(p)
+    ]
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
+
+
+def _is_temporary(path: Path) -> bool:
+    """`.{stem}.{8 random chars}{suffix}`: mkstemp's random part sits between two dots."""
+    parts = path.name[len(_TEMP_PREFIX) :].split(".")
+    return len(parts) >= 2 and len(parts[1]) == 8
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -85,20 +137,89 @@ def write_csv(path: str | os.PathLike[str], frame: Any) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def update_latest(run_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> None:
-    """Point `<output_dir>/latest` at `run_dir` (a relative link, swapped atomically)."""
+def update_latest(run_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> bool:
+    """Point `<output_dir>/latest` at `run_dir` (a relative link, swapped atomically).
+
+    A run folder may live anywhere (hydra.run.dir=runs/x), so output_dir is
+    created when missing. The link is a convenience: when it cannot be made
+    (read-only or foreign output_dir) the run is still complete, so this
+    logs a warning and returns False instead of failing the run.
+    """
     out = Path(output_dir)
     link = out / LATEST
-    target = os.path.relpath(Path(run_dir).resolve(), out.resolve())
     tmp = out / f".{LATEST}.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        target = os.path.relpath(Path(run_dir).resolve(), out.resolve())
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError as error:
+        logging.getLogger("adx").warning(
+            "could not point %s at %s (%s); pass run=%s to evaluate or sweep it",
+            link,
+            run_dir,
+            error.strerror or error,
+            run_dir,
+        )
+        return False
+    return True
 
 
 def remove_run_dir(run_dir: str | os.PathLike[str]) -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def holds_run(folder: str | os.PathLike[str]) -> list[str]:
+    """The adx run files in `folder` (empty when it holds no run)."""
+    path = Path(folder)
+    return [name for name in RUN_MARKERS if (path / name).exists()] if path.is_dir() else []
+
+
+class DamagedFile(AdxUserError):
+    """A run's file exists but cannot be read; the message says what still can be done."""
+
+
+def check_keras_archive(path: Path, remedy: str, checksums: bool = False) -> None:
+    """Refuse a .keras file that is missing, truncated or not a Keras archive.
+
+    Keras itself answers a truncated file with "File not found", which sends
+    the user looking for a file that is right there. A truncated zip has no
+    central directory, so opening it is enough; `checksums` also reads every
+    member (a second pass over a checkpoint that can be 600 MB), for callers
+    that must not start at all on a damaged file.
+    """
+    if not path.is_file():
+        raise DamagedFile(f"{path} is missing; {remedy}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip() if checksums else None
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise DamagedFile(f"{path} is damaged ({_reason(error)}); {remedy}") from error
+    if broken is not None:
+        raise DamagedFile(f"{path} is damaged ({broken} fails its checksum); {remedy}")
+    if not {"config.json", "model.weights.h5"} <= names:
+        raise DamagedFile(f"{path} is not a Keras model archive (no config or weights); {remedy}")
+
+
+def read_state_json(path: Path, remedy: str) -> dict[str, Any]:
+    """A JSON object from a run file, or DamagedFile naming it."""
+    try:
+        data = read_json(path)
+    except FileNotFoundError as error:
+        raise DamagedFile(f"{path} is missing; {remedy}") from error
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise DamagedFile(f"{path} is damaged ({_reason(error)}); {remedy}") from error
+    if not isinstance(data, dict):
+        raise DamagedFile(f"{path} is damaged (not a JSON object); {remedy}")
+    return data
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:120]
 
 
 def find_run(run: str | None, output_dir: str, needs: tuple[str, ...]) -> Path:

@@ -32,8 +32,12 @@ RUN_ARTIFACTS = (
     "data.json",
     "plots/roc.png",
     "plots/score_hist.png",
+    "status.json",
+    "warnings.json",
 )
 FAST_TRAIN = ("trainer.verbose=0",)
+# The smallest data that trains in a couple of seconds.
+TINY = ("dataset=synthetic", "dataset.n_normal=100", "dataset.n_anomaly=30")
 
 
 def adx_env(cwd: Path) -> dict[str, str]:
@@ -46,14 +50,52 @@ def run_adx(
     *args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`adx ARGS` in `cwd`; runs land in cwd/outputs. `env` adds variables."""
+    return _run([ADX, *args], cwd, timeout, env)
+
+
+def _run(
+    command: list[str], cwd: Path, timeout: int, env: dict[str, str] | None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [ADX, *args],
+        command,
         cwd=cwd,
         env={**adx_env(cwd), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def run_adx_with(
+    setup: str, *args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`adx ARGS` in a Python process that first runs `setup`, code that injects a
+    fault into the real CLI (see tests/faults.py). SIGINT is handled as in a terminal,
+    whatever the pytest worker passes down."""
+    code = "\n".join(
+        [
+            "import signal, sys",
+            "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})",
+            "signal.signal(signal.SIGINT, signal.default_int_handler)",
+            setup,
+            "from anomaly_cli.cli import main",
+            "main(sys.argv[1:])",
+        ]
+    )
+    return _run([sys.executable, "-c", code, *args], cwd, timeout, env)
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2
+) -> str:
+    """Exit `code`, exactly one `adx: error:` line holding every fragment, no traceback."""
+    assert result.returncode == code, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("adx: error:")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
 
 
 def run_dirs(cwd: Path) -> set[str]:
@@ -74,6 +116,12 @@ def train_run(cwd: Path, *overrides: str) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_run(tmp_path_factory.mktemp("synthetic"), "dataset=synthetic", "trainer.epochs=15")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-epoch run to copy and damage (never change it in place)."""
+    return train_run(tmp_path_factory.mktemp("tiny"), *TINY, "trainer.epochs=2")
 
 
 @pytest.fixture(scope="session")

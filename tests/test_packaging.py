@@ -23,7 +23,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_ships_every_config(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for config in REPO.glob("configs/**/*.yaml"):
+    configs = list(REPO.glob("configs/**/*.yaml"))
+    assert configs
+    for config in configs:
         assert f"anomaly_cli/{config.relative_to(REPO)}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "adx = anomaly_cli.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

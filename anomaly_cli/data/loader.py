@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 
-from anomaly_cli.data.base import CLEAN, LoadContext, Splits
+from anomaly_cli.data.base import CLEAN, ArraySplit, LoadContext, Splits
+from anomaly_cli.errors import AdxUserError
+from anomaly_cli.targets import resolve_target
 
 
 def load_splits(
@@ -14,16 +18,38 @@ def load_splits(
     seed: int,
     protocol_cfg: DictConfig | None = None,
     transform: dict[str, Any] | None = None,
+    plugins: Sequence[str] = (),
 ) -> Splits:
-    from hydra.utils import get_method
-
+    """The source's splits, checked to hold only finite numbers (in-memory sources)."""
     ctx = LoadContext(
         seed=seed,
         protocol=str(protocol_cfg.name) if protocol_cfg is not None else CLEAN,
         contamination=float(protocol_cfg.get("contamination", 0.1)) if protocol_cfg else 0.1,
         transform=transform,
     )
-    return get_method(dataset_cfg._target_)(dataset_cfg, ctx)
+    source = resolve_target("dataset", dataset_cfg.get("_target_"), plugins)
+    splits = source(dataset_cfg, ctx)
+    check_finite(splits, str(dataset_cfg.get("name")))
+    return splits
+
+
+def check_finite(splits: Splits, dataset: str) -> None:
+    """NaN or infinite inputs make every loss NaN: refuse them before training.
+
+    Streaming sources decode image files, which cannot hold them; in-memory
+    arrays (npz, tabular, time series) can.
+    """
+    for name in ("train", "val", "test"):
+        split = getattr(splits, name)
+        if not isinstance(split, ArraySplit) or not len(split):
+            continue
+        bad = ~np.isfinite(split.x.reshape(len(split), -1)).all(axis=1)
+        if bad.any():
+            raise AdxUserError(
+                f"dataset={dataset}: {int(bad.sum())} {name} sample(s) hold NaN or infinite "
+                f"values (first: {split.ids[np.argmax(bad)]}); clean the data or drop those "
+                "samples"
+            )
 
 
 def data_report(splits: Splits, dataset_cfg: DictConfig) -> dict[str, Any]:

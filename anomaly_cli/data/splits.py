@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig
 
+from anomaly_cli.checks import is_integer, is_number
 from anomaly_cli.data.base import (
     ANOMALY,
     CLEAN,
@@ -84,22 +85,12 @@ def protocol_indices(
 ) -> dict[str, np.ndarray]:
     """Indices of train / val / test under ctx.protocol (see the module doc)."""
     rng = np.random.default_rng(ctx.seed)
+    check_anomaly_draw(cfg, ctx.protocol, ctx.contamination)
     n_anomalies, ratio = cfg.get("n_anomalies"), cfg.get("anomaly_ratio")
-    if n_anomalies is not None and ratio is not None:
-        raise AdxUserError(
-            "dataset.n_anomalies and dataset.anomaly_ratio both set; keep one of them"
-        )
     normal = np.flatnonzero(labels == NORMAL)
     anomaly = np.flatnonzero(labels == ANOMALY)
     if ctx.protocol == UNSUPERVISED:
-        if n_anomalies is not None or ratio is not None:
-            raise AdxUserError(
-                "protocol=unsupervised draws anomalies by protocol.contamination; "
-                "unset dataset.n_anomalies and dataset.anomaly_ratio"
-            )
         rho = ctx.contamination
-        if not 0 < rho < 1:
-            raise AdxUserError(f"protocol.contamination={rho} must lie between 0 and 1")
         wanted = round(rho / (1 - rho) * len(normal))
         if wanted > len(anomaly):
             raise AdxUserError(
@@ -115,7 +106,7 @@ def protocol_indices(
             wanted = len(anomaly) if n_anomalies is None else _count(n_anomalies, anomaly)
         scored = np.sort(np.concatenate([normal, _draw(rng, anomaly, wanted)]))
         parts = {"train": normal, "val": scored, "test": scored}
-    elif ctx.protocol == CLEAN:
+    else:
         if n_anomalies is not None:
             anomaly = np.sort(_draw(rng, anomaly, _count(n_anomalies, anomaly)))
         used = np.concatenate([normal, anomaly])
@@ -123,10 +114,42 @@ def protocol_indices(
         if ratio is not None:
             parts["val"] = cap_anomalies(parts["val"], labels, float(ratio), rng)
             parts["test"] = cap_anomalies(parts["test"], labels, float(ratio), rng)
-    else:
-        raise AdxUserError(f"protocol={ctx.protocol} is unknown; choose one of {PROTOCOLS}")
     check_splits(parts, labels)
     return parts
+
+
+def check_sampling(dataset: DictConfig, protocol: DictConfig | None) -> None:
+    """The sampling settings of a dataset and protocol config, before any data is read."""
+    name = str(protocol.get("name")) if protocol is not None else CLEAN
+    contamination = protocol.get("contamination", 0.1) if protocol is not None else 0.1
+    check_anomaly_draw(dataset, name, contamination)
+    if name == CLEAN and dataset.get("split") is not None:
+        split_weights(dataset.split)
+
+
+def check_anomaly_draw(cfg: DictConfig, protocol: str, contamination: Any) -> None:
+    """dataset.n_anomalies / anomaly_ratio and protocol.contamination, without the data."""
+    if protocol not in PROTOCOLS:
+        raise AdxUserError(f"protocol={protocol} is unknown; choose one of: {', '.join(PROTOCOLS)}")
+    n_anomalies, ratio = cfg.get("n_anomalies"), cfg.get("anomaly_ratio")
+    if n_anomalies is not None and ratio is not None:
+        raise AdxUserError(
+            "dataset.n_anomalies and dataset.anomaly_ratio both set; keep one of them"
+        )
+    if protocol == UNSUPERVISED:
+        if n_anomalies is not None or ratio is not None:
+            raise AdxUserError(
+                "protocol=unsupervised draws anomalies by protocol.contamination; "
+                "unset dataset.n_anomalies and dataset.anomaly_ratio"
+            )
+        if not is_number(contamination) or not 0 < contamination < 1:
+            raise AdxUserError(
+                f"protocol.contamination={contamination} must lie between 0 and 1, e.g. 0.1"
+            )
+    if n_anomalies is not None and (not is_integer(n_anomalies) or n_anomalies < 1):
+        raise AdxUserError(f"dataset.n_anomalies={n_anomalies} must be a whole number >= 1")
+    if ratio is not None and (not is_number(ratio) or not 0 < ratio < 1):
+        raise AdxUserError(f"dataset.anomaly_ratio={ratio} must lie between 0 and 1, e.g. 0.1")
 
 
 def limit_anomalies(
@@ -137,11 +160,8 @@ def limit_anomalies(
     n_anomalies draws that many anomalies from val and test together;
     anomaly_ratio caps anomalies at that share of val and of test.
     """
+    check_anomaly_draw(cfg, CLEAN, None)
     n_anomalies, ratio = cfg.get("n_anomalies"), cfg.get("anomaly_ratio")
-    if n_anomalies is not None and ratio is not None:
-        raise AdxUserError(
-            "dataset.n_anomalies and dataset.anomaly_ratio both set; keep one of them"
-        )
     parts = dict(parts)
     if n_anomalies is not None:
         scored = np.concatenate([parts["val"], parts["test"]])
@@ -191,11 +211,7 @@ def split_indices(
     test in the val:test ratio. Each split is sorted so ids stay in source
     order; the same labels and seed give the same split on every machine.
     """
-    weights = np.array([float(fractions[k]) for k in ("train", "val", "test")])
-    if np.any(weights < 0) or weights.sum() <= 0 or weights[0] <= 0 or weights[2] <= 0:
-        raise AdxUserError(
-            f"dataset.split={dict(fractions)} must give train and test a positive fraction"
-        )
+    weights = split_weights(fractions)
     rng = np.random.default_rng(seed)
     normal = rng.permutation(np.flatnonzero(labels == NORMAL))
     anomaly = rng.permutation(np.flatnonzero(labels == ANOMALY))
@@ -209,6 +225,22 @@ def split_indices(
     }
     check_splits(parts, labels)
     return {name: np.sort(idx) for name, idx in parts.items()}
+
+
+def split_weights(fractions: Mapping[str, Any]) -> np.ndarray:
+    """dataset.split as (train, val, test) weights; train and test must be positive."""
+    values = [fractions.get(k) for k in ("train", "val", "test")]
+    if not all(is_number(v) for v in values):
+        raise AdxUserError(
+            f"dataset.split={dict(fractions)} needs numbers for train, val and test, "
+            "e.g. dataset.split.val=0.2"
+        )
+    weights = np.array(values, dtype=np.float64)
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)) or min(weights[0], weights[2]) <= 0:
+        raise AdxUserError(
+            f"dataset.split={dict(fractions)} must give train and test a positive fraction"
+        )
+    return weights
 
 
 def _cut(n: int, shares: np.ndarray) -> tuple[int, int]:
@@ -230,6 +262,12 @@ def check_splits(parts: Mapping[str, np.ndarray], labels: np.ndarray) -> None:
             "add normal data or raise dataset.split.train"
         )
     test_labels = labels[parts["test"]]
+    if not np.any(labels == ANOMALY):
+        raise AdxUserError(
+            f"the data holds no anomaly ({int(np.sum(labels == NORMAL))} normal samples, "
+            "0 anomalies), so nothing can be tested; add samples of another class, or check "
+            "dataset.normal_class and dataset.anomaly_classes"
+        )
     if not (np.any(test_labels == NORMAL) and np.any(test_labels == ANOMALY)):
         raise AdxUserError(
             f"the test split needs normal and anomaly samples, it has {count(parts['test'])}; "

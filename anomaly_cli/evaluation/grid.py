@@ -7,11 +7,14 @@ Decimal keeps every value as the user typed it.
 from __future__ import annotations
 
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 
 from anomaly_cli.errors import AdxUserError
 
 MAX_POINTS = 1000
+# Scores are float64: a threshold beyond its range would compare as infinity.
+_LARGEST = Decimal(sys.float_info.max)
 FORMS = "a:b, a:b:step or [t1,t2,...], e.g. threshold=0.0005:0.003"
 
 
@@ -39,6 +42,8 @@ def _number(token: str, raw: str) -> Decimal:
         value = None
     if value is None or not value.is_finite() or not token:
         raise AdxUserError(f"threshold={raw}: '{token}' is not a number; write {FORMS}")
+    if abs(value) > _LARGEST:
+        raise AdxUserError(f"threshold={raw}: '{token}' is beyond what a score can reach")
     return value
 
 
@@ -89,7 +94,10 @@ def _places(value: Decimal) -> int:
 
 def _tidy(value: Decimal, places: int) -> Decimal:
     """Cut a non-terminating quotient (0:1 in 4 steps) to a printable length."""
-    return value.quantize(Decimal(1).scaleb(-places)).normalize()
+    try:
+        return value.quantize(Decimal(1).scaleb(-places)).normalize()
+    except InvalidOperation:  # more places than Decimal's 28 digits hold (1e-204:1)
+        return value.normalize()
 
 
 def format_threshold(value: Decimal) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from anomaly_cli.checks import is_number
 from anomaly_cli.errors import AdxUserError
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,36 @@ def predict(scores: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(scores) > threshold).astype(np.int8)
 
 
-def fit_threshold(cfg: DictConfig, scores: np.ndarray, labels: np.ndarray) -> Threshold:
-    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-    strategy = str(cfg.strategy)
+def check_threshold(cfg: DictConfig) -> None:
+    """Every setting of the threshold group, before any score exists."""
+    strategy = cfg.get("strategy")
     if strategy not in STRATEGIES:
         raise AdxUserError(
             f"threshold.strategy={strategy} is unknown; choose one of: {', '.join(STRATEGIES)}"
         )
+    if strategy == "fixed":
+        value = cfg.get("value")
+        if not is_number(value) or not np.isfinite(value):
+            raise AdxUserError(
+                f"threshold=fixed needs a number in threshold.value, got "
+                f"{'null' if value is None else value}; "
+                "e.g. threshold.value=0.03"
+            )
+    elif strategy == "percentile":
+        _check_percent("threshold.q", cfg.get("q"))
+    else:
+        _check_percent("threshold.fallback_q", cfg.get("fallback_q"))
+
+
+def _check_percent(key: str, value: Any) -> None:
+    if not is_number(value) or not 0.0 <= value <= 100.0:
+        raise AdxUserError(f"{key}={value} must be a percentile between 0 and 100, e.g. 95")
+
+
+def fit_threshold(cfg: DictConfig, scores: np.ndarray, labels: np.ndarray) -> Threshold:
+    check_threshold(cfg)
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    strategy = str(cfg.strategy)
     if strategy == "fixed":
         return Threshold(float(cfg.value), "fixed", "fixed")
     normal = scores[labels == 0]
@@ -69,8 +93,7 @@ def fit_threshold(cfg: DictConfig, scores: np.ndarray, labels: np.ndarray) -> Th
 
 
 def percentile_threshold(normal_scores: np.ndarray, q: float) -> float:
-    if not 0.0 <= q <= 100.0:
-        raise AdxUserError(f"threshold.q={q} must lie between 0 and 100")
+    _check_percent("threshold.q", q)
     return float(np.percentile(normal_scores, q))
 
 

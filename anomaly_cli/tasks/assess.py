@@ -16,11 +16,13 @@ from omegaconf import DictConfig
 
 from anomaly_cli import runs
 from anomaly_cli.data.base import Splits
+from anomaly_cli.errors import AdxUserError
 from anomaly_cli.evaluation.metrics import compute_metrics, pr_points, roc_points
 from anomaly_cli.evaluation.pixel import pixel_metrics
 from anomaly_cli.evaluation.thresholds import Threshold, fit_threshold, predict
 from anomaly_cli.reporting import plots, tables
 from anomaly_cli.scoring.scorer import Scores, ScoringOptions, score_samples
+from anomaly_cli.tasks.lifecycle import set_stage
 
 log = logging.getLogger("adx")
 
@@ -39,6 +41,7 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     options = ScoringOptions.from_config(cfg.get("scoring"))
     val = score_samples(model, scoring_batches(splits.val, batch_size), options)
     test = score_samples(model, scoring_batches(splits.test, batch_size), options)
+    check_finite_scores({"val": val.score, "test": test.score}, cfg)
     test_scores = test.score
     threshold = fit_threshold(cfg.threshold, val.score, splits.val.labels)
     labels = splits.test.labels
@@ -64,6 +67,19 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
         metrics["auroc"],
     )
     return Assessment(metrics=metrics, threshold=threshold, table=table)
+
+
+def check_finite_scores(scores: dict[str, np.ndarray], cfg: DictConfig) -> None:
+    """NaN or infinite scores cannot be thresholded or ranked; say why they arise."""
+    for name, values in scores.items():
+        bad = int(np.sum(~np.isfinite(values)))
+        if bad:
+            raise AdxUserError(
+                f"model={cfg.model.name} gives {bad} of {len(values)} {name} samples a score "
+                "that is not a finite number (its weights or the data hold extreme values); "
+                f"train again with a lower optimizer.lr (now {cfg.optimizer.lr}) or another "
+                "model.score"
+            )
 
 
 def print_report(subject: str, result: Assessment, run_dir: Path) -> None:
@@ -103,6 +119,7 @@ def write_artifacts(
     runs.write_json(run_dir / runs.METRICS_JSON, metrics)
     runs.write_csv(run_dir / runs.METRICS_CSV, tables.metrics_frame(metrics))
     runs.write_text(run_dir / runs.METRICS_TXT, table + "\n")
+    set_stage("drawing plots")
     plots.roc_plot(
         run_dir / runs.ROC_PLOT, roc, metrics["auroc"], (metrics["fpr"], metrics["recall"]), title
     )

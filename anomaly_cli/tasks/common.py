@@ -1,24 +1,65 @@
-"""What every verb's Hydra wrapper shares: run-dir lookup and error handling."""
+"""What every verb's Hydra wrapper shares: run-dir lookup, and how a run ends.
+
+A run ends in one of four ways, each with its own exit code and one line on
+stderr that says what to do next:
+
+- finished: exit 0.
+- a user error (bad input, a damaged file, a full disk): exit 2. A folder
+  that holds nothing of value is removed; one that holds a trained model is
+  kept, and the line says how to go on from it.
+- interrupted (Ctrl-C, SIGTERM from a scheduler): exit 130 (143 for SIGTERM).
+  A train run can always be continued with `adx train resume=<dir>`.
+- an internal error (a bug in adx): exit 1; the traceback goes to the run's
+  adx.log, not the terminal, unless ADX_DEBUG=1.
+
+Under `--multirun` a failed job does not stop the jobs after it: each failure
+is reported as it happens and `adx` exits non-zero after the last job.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from anomaly_cli import resolvers, runs
-from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError
+from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError, first_lines, one_line
+from anomaly_cli.interrupts import Terminated, terminate_as_interrupt
+from anomaly_cli.native_logs import native_logs_to
+from anomaly_cli.tasks import lifecycle
 
 # TensorFlow's C++ start-up chatter hides adx's own output; users can lower it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 resolvers.register()
 log = logging.getLogger("adx")
+INTERNAL_ERROR_EXIT_CODE = 1
 INTERRUPTED_EXIT_CODE = 130  # the shell's code for a run stopped by Ctrl-C
+TERMINATED_EXIT_CODE = 143  # ... and for one stopped by SIGTERM (a scheduler's pre-emption)
+# OS errors that the user's machine causes and the user can fix: full disks,
+# quotas, permissions, read-only mounts. Anything else is adx's own fault.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    run_dir: Path
+    exit_code: int
+
+
+_failures: list[JobFailure] = []
+
+
+def failures() -> list[JobFailure]:
+    """Jobs of this process's --multirun that failed (they did not stop the others)."""
+    return list(_failures)
 
 
 def current_run_dir() -> Path:
@@ -36,25 +77,136 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
-def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig) -> Any:
-    """Run a verb; a user error removes the half-made run dir and exits 2 with one line."""
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb: str) -> Any:
+    """Run a verb in its Hydra folder and end it in one of the four ways above."""
     run_dir = current_run_dir()
+    lifecycle.set_stage("starting")
+    lifecycle.write_status(run_dir, verb, "running")
+    warned = lifecycle.WarningLog()
+    code, line = 0, ""
     try:
-        return task(cfg, run_dir)
+        with (
+            warned.collecting(),
+            terminate_as_interrupt(),
+            native_logs_to(lambda text: lifecycle.log_to_file_only(run_dir, text)),
+        ):
+            result = task(cfg, run_dir)
+        lifecycle.set_stage("done")
+        lifecycle.write_status(run_dir, verb, "finished")
+        warned.report(run_dir)
+        return result
+    except KeyboardInterrupt as interrupt:
+        # An interrupt stops a --multirun too: the jobs after this one do not start.
+        code, line = _interrupted(verb, cfg, run_dir, isinstance(interrupt, Terminated))
+        _report(warned, run_dir, line)
+        sys.exit(code)
     except AdxUserError as error:
-        if not cfg.get("resume"):  # a resumed run's folder holds earlier work
-            runs.remove_run_dir(run_dir)
-        if os.environ.get("ADX_DEBUG") == "1":
-            raise
-        print(f"adx: error: {error}", file=sys.stderr)
-        sys.exit(USER_ERROR_EXIT_CODE)
-    except KeyboardInterrupt:
-        if (run_dir / runs.TRAINING_STATE).is_file():
-            print(f"\nadx: interrupted; go on with: adx train resume={run_dir}", file=sys.stderr)
-        sys.exit(INTERRUPTED_EXIT_CODE)
+        code, line = _user_error(verb, cfg, run_dir, str(error), error)
+    except OSError as error:
+        if error.errno in ENVIRONMENT_ERRNOS:
+            code, line = _user_error(verb, cfg, run_dir, _environment_message(error), error)
+        else:
+            code, line = _internal_error(verb, run_dir, error)
+    except Exception as error:
+        code, line = _internal_error(verb, run_dir, error)
     finally:
         if "keras" in sys.modules:  # free graph memory between --multirun jobs
             sys.modules["keras"].backend.clear_session()
+    _report(warned, run_dir, line)
+    if _is_multirun():
+        _failures.append(JobFailure(run_dir, code))
+        return None
+    sys.exit(code)
+
+
+def _report(warned: lifecycle.WarningLog, run_dir: Path, line: str) -> None:
+    """The warnings list, then the one line that says how the run ended."""
+    warned.report(run_dir)
+    prefix = f"adx: job {run_dir.name}: " if _is_multirun() else "adx: "
+    print(f"{prefix}{one_line(line)}", file=sys.stderr)
+
+
+def _environment_message(error: OSError) -> str:
+    where = error.filename or "a file"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write {where}: {error.strerror}; free space on that disk"
+    return f"cannot access {where}: {error.strerror}; fix its permissions or choose another path"
+
+
+def _user_error(
+    verb: str, cfg: DictConfig, run_dir: Path, message: str, error: BaseException
+) -> tuple[int, str]:
+    lifecycle.log_to_file_only(run_dir, f"adx: error: {message}")
+    if not _holds_work(verb, cfg, run_dir):
+        _discard(run_dir)
+        if os.environ.get("ADX_DEBUG") == "1":
+            raise error
+        return USER_ERROR_EXIT_CODE, f"error: {message}"
+    steps = getattr(error, "next_steps", None) or _next_steps(run_dir)
+    lifecycle.write_status(run_dir, verb, "failed", error=message, next=steps)
+    if os.environ.get("ADX_DEBUG") == "1":
+        raise error
+    return USER_ERROR_EXIT_CODE, f"error: {message} ({_kept(run_dir)}: {steps})"
+
+
+def _interrupted(verb: str, cfg: DictConfig, run_dir: Path, terminated: bool) -> tuple[int, str]:
+    code = TERMINATED_EXIT_CODE if terminated else INTERRUPTED_EXIT_CODE
+    how = "stopped by SIGTERM" if terminated else "interrupted"
+    stage = lifecycle.current_stage()
+    if verb != "train":
+        _discard(run_dir)
+        return code, f"{how} while {stage}; nothing was kept, run the same command again"
+    command = f"adx train resume={run_dir}"
+    lifecycle.write_status(run_dir, verb, "interrupted", next=command)
+    runs.update_latest(run_dir, cfg.paths.output_dir)
+    return code, f"{how} while {stage}; go on with: {command}"
+
+
+def _internal_error(verb: str, run_dir: Path, error: BaseException) -> tuple[int, str]:
+    if os.environ.get("ADX_DEBUG") == "1":
+        raise error
+    summary = f"{type(error).__name__}: {first_lines(error)[:300]}"
+    lifecycle.log_to_file_only(run_dir, "".join(traceback.format_exception(error)))
+    lifecycle.write_status(run_dir, verb, "failed", error=summary)
+    return INTERNAL_ERROR_EXIT_CODE, (
+        f"internal error while {lifecycle.current_stage()}: {summary}. This is a bug in adx, "
+        f"not in your input; the traceback is in {run_dir / runs.LOG} (rerun with "
+        "ADX_DEBUG=1 to print it)"
+    )
+
+
+def _holds_work(verb: str, cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether the folder holds a trained model (or earlier work) that must not be lost."""
+    if verb != "train":
+        return False
+    trained = (run_dir / runs.CHECKPOINT).is_file() or (run_dir / runs.TRAINING_STATE).is_file()
+    return bool(cfg.get("resume")) or trained
+
+
+def _kept(run_dir: Path) -> str:
+    if (run_dir / runs.CHECKPOINT).is_file():
+        return f"the trained model is kept in {run_dir}"
+    return f"the run folder {run_dir} is kept"
+
+
+def _next_steps(run_dir: Path) -> str:
+    steps = f"adx train resume={run_dir} goes on once that is fixed"
+    if (run_dir / runs.CHECKPOINT).is_file():
+        steps += f"; adx evaluate run={run_dir} scores it with other settings"
+    return steps
+
+
+def _discard(run_dir: Path) -> None:
+    """Remove a folder that holds nothing of value, and parents made just for it."""
+    runs.remove_run_dir(run_dir)
+    resolvers.remove_empty_parents()
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:

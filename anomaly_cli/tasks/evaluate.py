@@ -10,10 +10,13 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from anomaly_cli import runs
+from anomaly_cli.checks import check_assessment_config
 from anomaly_cli.config_dir import config_dir
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.errors import AdxUserError, first_lines
+from anomaly_cli.targets import plugin_list
 from anomaly_cli.tasks.common import (
     current_run_dir,
     log,
@@ -21,6 +24,7 @@ from anomaly_cli.tasks.common import (
     save_config,
     task_overrides,
 )
+from anomaly_cli.tasks.lifecycle import set_stage
 
 # Groups whose change would need a different checkpoint, not a re-evaluation.
 _FIXED_BY_CHECKPOINT = ("model", "optimizer", "trainer")
@@ -59,9 +63,10 @@ def _source_dir(args: Sequence[str]) -> Path | None:
 def source_choices(run: Path) -> dict[str, str]:
     """The config-group options a run was composed with, e.g. {"dataset": "mvtec"}."""
     hydra_file = run / ".hydra" / "hydra.yaml"
-    if not hydra_file.is_file():
+    try:
+        choices = OmegaConf.load(hydra_file).hydra.runtime.choices
+    except Exception:  # missing or damaged: the choices only widen what overrides may name
         return {}
-    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
     return {
         str(group): str(option)
         for group, option in choices.items()
@@ -103,28 +108,66 @@ def effective_config(
     return merged
 
 
+def prepare(cfg: DictConfig, overrides: Sequence[str]) -> tuple[Path, DictConfig]:
+    """The source run and the config to evaluate it with, checked before any data is read.
+
+    The source's config.yaml is input like the command line: its targets must
+    name adx code or the plugins this command allows, never its own.
+    """
+    source = runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.CONFIG, runs.CHECKPOINT))
+    try:
+        source_cfg = OmegaConf.load(source / runs.CONFIG)
+    except Exception as error:  # OmegaConf raises YAML, Unicode and its own errors
+        raise runs.DamagedFile(
+            f"{source / runs.CONFIG} is damaged ({first_lines(error)[:120]}); "
+            "it cannot be evaluated"
+        ) from error
+    if not isinstance(source_cfg, DictConfig) or not {"model", "dataset"} <= set(source_cfg):
+        raise runs.DamagedFile(f"{source / runs.CONFIG} is not an adx run config")
+    try:
+        merged = effective_config(source_cfg, cfg, overrides, source_choices(source))
+    except OmegaConfBaseException as error:  # e.g. an interpolation that no longer resolves
+        raise runs.DamagedFile(
+            f"{source / runs.CONFIG} cannot be read ({first_lines(error)[:120]})"
+        ) from error
+    check_assessment_config(
+        merged, plugin_list(cfg.get("plugins")), origin=f" (in {source / runs.CONFIG})"
+    )
+    runs.check_keras_archive(source / runs.CHECKPOINT, _retrain_hint(source))
+    return source, merged
+
+
+def _retrain_hint(source: Path) -> str:
+    saved = source / ".hydra" / "overrides.yaml"
+    where = f" (its overrides are in {saved})" if saved.is_file() else ""
+    return f"this run cannot be evaluated; train the model again{where}"
+
+
 def evaluate(
     cfg: DictConfig, run_dir: Path | None = None, overrides: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    from anomaly_cli.data.loader import data_report, load_splits
-
     run_dir = Path(run_dir or current_run_dir())
-    source = runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.CONFIG, runs.CHECKPOINT))
     overrides = task_overrides() if overrides is None else overrides
-    merged = effective_config(
-        OmegaConf.load(source / runs.CONFIG), cfg, overrides, source_choices(source)
-    )
-    seed = int(merged.trainer.seed)
-    transform_file = source / runs.DATA_TRANSFORM
-    transform = runs.read_json(transform_file) if transform_file.is_file() else None
-    splits = load_splits(merged.dataset, seed, merged.get("protocol"), transform)
+    source, merged = prepare(cfg, overrides)
+    plugins = plugin_list(cfg.get("plugins"))
 
+    from anomaly_cli.data.loader import data_report, load_splits
     from anomaly_cli.models.loading import load_checkpoint
     from anomaly_cli.tasks.assess import assess, print_report
     from anomaly_cli.training.seeding import apply_seed
 
+    set_stage("loading data")
+    seed = int(merged.trainer.seed)
+    transform_file = source / runs.DATA_TRANSFORM
+    transform = (
+        runs.read_state_json(transform_file, _retrain_hint(source))
+        if transform_file.is_file()
+        else None
+    )
+    splits = load_splits(merged.dataset, seed, merged.get("protocol"), transform, plugins)
+    set_stage("loading the checkpoint")
     apply_seed(seed, bool(merged.trainer.deterministic))
-    model = load_checkpoint(source / runs.CHECKPOINT)
+    model = load_checkpoint(source / runs.CHECKPOINT, remedy=_retrain_hint(source))
     if tuple(model.sample_shape) != tuple(splits.input_shape):
         raise AdxUserError(
             f"the checkpoint in {source} takes samples of shape {tuple(model.sample_shape)}, "
@@ -136,6 +179,7 @@ def evaluate(
     if transform is not None:
         runs.write_json(run_dir / runs.DATA_TRANSFORM, transform)
     _link_or_copy(source / runs.CHECKPOINT, run_dir / runs.CHECKPOINT)
+    set_stage("scoring")
     result = assess(model, splits, merged, run_dir, f"{merged.model.name} on {merged.dataset.name}")
     runs.write_json(
         run_dir / runs.RUN_INFO,
@@ -168,4 +212,4 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_cli_task(evaluate, cfg)
+    run_cli_task(evaluate, cfg, "evaluate")

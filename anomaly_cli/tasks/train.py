@@ -9,30 +9,36 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import yaml
 from omegaconf import DictConfig
 
 from anomaly_cli import __version__, runs
+from anomaly_cli.checks import check_train_config
 from anomaly_cli.config_dir import config_dir
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.tasks.common import current_run_dir, log, run_cli_task, save_config
+from anomaly_cli.targets import plugin_list
+from anomaly_cli.tasks.common import (
+    current_run_dir,
+    log,
+    run_cli_task,
+    save_config,
+)
+from anomaly_cli.tasks.lifecycle import running_elsewhere, set_stage
+from anomaly_cli.training.state import resumable_overrides
 
 # What `resume=` may change: how long to go on, and how much to print.
 RESUMABLE_KEYS = ("trainer.epochs", "trainer.patience", "trainer.verbose")
 
 
 def rewrite_overrides(args: Sequence[str]) -> list[str]:
-    """`resume=<dir>` becomes that run's own overrides plus its folder as run dir."""
+    """`resume=<dir>` becomes that run's own overrides plus its folder as run dir.
+
+    Everything resume needs is checked here, before Hydra rewrites the
+    folder's .hydra/ snapshot: a refused resume leaves the run untouched.
+    """
     resumes = [a for a in args if a.startswith("resume=")]
     if not resumes:
         return list(args)
     run = Path(resumes[-1].removeprefix("resume=")).resolve()
-    saved = run / ".hydra" / "overrides.yaml"
-    if not (run / runs.TRAINING_STATE).is_file() or not saved.is_file():
-        raise AdxUserError(
-            f"{resumes[-1]} is not a train run that can be resumed "
-            f"(no {runs.TRAINING_STATE}); pass the folder of an interrupted adx train run"
-        )
     if "'" in str(run) or "\\" in str(run):
         raise AdxUserError(
             f"{resumes[-1]}: a folder name with quotes or backslashes cannot be resumed"
@@ -44,23 +50,30 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
                 f"resume continues the run as it was configured, so '{arg}' cannot apply; "
                 f"only {', '.join(RESUMABLE_KEYS)} may change"
             )
-    own = [
-        o
-        for o in yaml.safe_load(saved.read_text()) or []
-        if not o.startswith(("hydra.", "resume="))
-    ]
+    own = resumable_overrides(run)
+    writer = running_elsewhere(run)
+    if writer is not None:
+        raise AdxUserError(
+            f"{resumes[-1]} is still being trained by process {writer} on this host; "
+            "wait for it to end (or stop it) before resuming"
+        )
     return [*own, *extra, f"hydra.run.dir='{run}'", f"resume='{run}'"]
 
 
 def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     """Train on cfg's dataset and model; returns the test metrics."""
-    from anomaly_cli.data.loader import data_report, load_splits
-
+    check_train_config(cfg)
     run_dir = Path(run_dir or current_run_dir())
     started = time.time()
     seed = int(cfg.trainer.seed)
+    plugins = plugin_list(cfg.get("plugins"))
+    if cfg.get("resume"):
+        runs.remove_stale_temporaries(run_dir)
+    from anomaly_cli.data.loader import data_report, load_splits
+
+    set_stage("loading data")
     # Data first: its errors then reach the user before TensorFlow's start-up.
-    splits = load_splits(cfg.dataset, seed, cfg.protocol)
+    splits = load_splits(cfg.dataset, seed, cfg.protocol, plugins=plugins)
 
     import keras
     import tensorflow as tf
@@ -70,13 +83,15 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     from anomaly_cli.training.fit import fit_model
     from anomaly_cli.training.seeding import apply_seed
 
+    set_stage("building the model")
     apply_seed(seed, bool(cfg.trainer.deterministic))
-    model = build_model(cfg.model, splits.input_shape, cfg.dataset.name)
+    model = build_model(cfg.model, splits.input_shape, cfg.dataset.name, plugins)
     save_config(cfg, run_dir)
     runs.write_json(run_dir / runs.DATA_INFO, data_report(splits, cfg.dataset))
     if splits.transform is not None:
         runs.write_json(run_dir / runs.DATA_TRANSFORM, splits.transform)
     log.info("data %s (%s): %s", cfg.dataset.name, splits.protocol, splits.counts())
+    set_stage("training")
     fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
     log.info(
         "trained %d epochs in %.1f s (best epoch %d)",
@@ -85,7 +100,10 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         fit.best_epoch,
     )
     # Score with the checkpoint itself, so `adx evaluate` starts from the same weights.
-    best = load_checkpoint(run_dir / runs.CHECKPOINT)
+    set_stage("scoring")
+    best = load_checkpoint(
+        run_dir / runs.CHECKPOINT, remedy=f"go on with: adx train resume={run_dir}"
+    )
     best.set_score(model.score_name)
     result = assess(best, splits, cfg, run_dir, f"{cfg.model.name} on {cfg.dataset.name}")
     runs.write_json(
@@ -118,4 +136,4 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_cli_task(train, cfg)
+    run_cli_task(train, cfg, "train")

@@ -12,34 +12,15 @@ state.json always points at a complete file, wherever a run is killed.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 import pandas as pd
 
-from anomaly_cli import runs
-
-
-@dataclass
-class TrainingState:
-    epochs_done: int = 0
-    best: float = math.inf
-    best_epoch: int = 0
-    wait: int = 0
-    stopped: bool = False
-    train_seconds: float = 0.0
-    last_checkpoint: str | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> TrainingState:
-        return cls(**json.loads(path.read_text()))
-
-    def save(self, path: Path) -> None:
-        runs.write_json(path, asdict(self))
+from anomaly_cli import interrupts, runs
+from anomaly_cli.training.state import TrainingState
 
 
 class RunCheckpointer(keras.callbacks.Callback):
@@ -63,9 +44,20 @@ class RunCheckpointer(keras.callbacks.Callback):
         rows = pd.read_csv(history).to_dict("records") if history.is_file() else []
         # Rows past the saved state belong to an epoch whose checkpoint was lost.
         self.rows: list[dict[str, Any]] = rows[: state.epochs_done]
+        # The first epoch whose loss was NaN or infinite; training stops there.
+        self.diverged_at: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
+        with interrupts.held():  # an epoch is recorded whole, and Ctrl-C is never lost
+            self._record(epoch, logs or {})
+
+    def _record(self, epoch: int, logs: dict[str, Any]) -> None:
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            # NaN weights would become the last (and maybe the best) checkpoint and
+            # every later epoch would be NaN too: stop, keeping the epochs before.
+            self.diverged_at = epoch + 1
+            self.model.stop_training = True
+            return
         state = self.state
         state.epochs_done = epoch + 1
         value = logs.get(self.monitor)

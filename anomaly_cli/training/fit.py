@@ -7,15 +7,19 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
-from anomaly_cli import runs
+from anomaly_cli import interrupts, runs
+from anomaly_cli.checks import check_trainer
 from anomaly_cli.data.base import Splits
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel
+
+if TYPE_CHECKING:
+    from anomaly_cli.training.callbacks import RunCheckpointer
 
 log = logging.getLogger("adx")
 
@@ -29,14 +33,6 @@ class FitResult:
     resumed_at_epoch: int
 
 
-def check_trainer(trainer: DictConfig) -> None:
-    for key, lowest in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
-        if int(trainer[key]) < lowest:
-            raise AdxUserError(f"trainer.{key}={trainer[key]} must be at least {lowest}")
-    if float(trainer.min_delta) < 0:
-        raise AdxUserError(f"trainer.min_delta={trainer.min_delta} must not be negative")
-
-
 def fit_model(
     model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path, resume: bool = False
 ) -> FitResult:
@@ -45,12 +41,14 @@ def fit_model(
     The best weights end up in run_dir/checkpoints/best.keras. Validation loss
     is measured on the validation split's normal samples only: an autoencoder
     that got better at reconstructing the anomalies would lower a loss over all
-    of them, which is the opposite of what we want.
+    of them, which is the opposite of what we want. A run resumed before its
+    first epoch finished (no state.json yet) starts from the beginning.
     """
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
-    from anomaly_cli.training.callbacks import RunCheckpointer, TrainingState
+    from anomaly_cli.training.callbacks import RunCheckpointer
     from anomaly_cli.training.optimizers import build_optimizer
+    from anomaly_cli.training.state import TrainingState
 
     trainer = cfg.trainer
     check_trainer(trainer)
@@ -58,11 +56,13 @@ def fit_model(
     steps = math.ceil(len(splits.train) / batch_size)
     # The train split in a fixed order, for models that gather statistics of it.
     samples = scoring_batches(splits.train, batch_size)
-    if resume:
-        state = TrainingState.load(run_dir / runs.TRAINING_STATE)
+    state_file = run_dir / runs.TRAINING_STATE
+    state = TrainingState.load(state_file) if resume and state_file.is_file() else TrainingState()
+    continuing = state.last_checkpoint is not None
+    if continuing:
         model = load_checkpoint(run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True)
     else:
-        state = TrainingState()
+        state = TrainingState()  # nothing finished before: start from the beginning
         model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
     # Before prepare_training, which may pre-train for a while.
     first_counted = model.first_checkpoint_epoch
@@ -72,7 +72,7 @@ def fit_model(
             f"that counts is {first_counted}); set trainer.epochs >= {first_counted} or "
             "lower model.warmup_epochs"
         )
-    if not resume:
+    if not continuing:
         model.prepare_training(samples)
     first_epoch = state.epochs_done
 
@@ -105,7 +105,14 @@ def fit_model(
             verbose=int(trainer.verbose),
         )
         state.train_seconds += time.perf_counter() - started
-        state.save(run_dir / runs.TRAINING_STATE)
+        if state.last_checkpoint is not None:
+            state.save(state_file)
+        if checkpointer.diverged_at is not None:
+            raise AdxUserError(
+                _diverged_message(checkpointer, cfg, run_dir),
+                next_steps=f"adx evaluate run={run_dir} scores the best epoch; train a new run "
+                "with a lower optimizer.lr to go further",
+            )
     else:
         why = "it stopped early" if state.stopped else f"trainer.epochs={epochs} are done"
         log.info("nothing to train: %s after %d epochs", why, state.epochs_done)
@@ -120,6 +127,19 @@ def fit_model(
     )
 
 
+def _diverged_message(checkpointer: RunCheckpointer, cfg: DictConfig, run_dir: Path) -> str:
+    epoch = checkpointer.diverged_at
+    kept = (
+        f"epochs 1-{epoch - 1} are kept (best: epoch {checkpointer.state.best_epoch})"
+        if (run_dir / runs.CHECKPOINT).is_file()
+        else "no epoch finished with a finite loss, so nothing is kept"
+    )
+    return (
+        f"training diverged: the loss was not a finite number in epoch {epoch}; lower "
+        f"optimizer.lr (now {cfg.optimizer.lr}) or check the data for extreme values; {kept}"
+    )
+
+
 def _finish_best(path: Path, samples: Any) -> None:
     """Let the best checkpoint gather its post-training statistics, and save it again.
 
@@ -129,5 +149,5 @@ def _finish_best(path: Path, samples: Any) -> None:
 
     best = load_checkpoint(path)
     best.finish_training(samples)
-    with runs.atomic_path(path) as tmp:
+    with interrupts.held(), runs.atomic_path(path) as tmp:
         best.save(tmp)

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from anomaly_cli.errors import AdxUserError
 
+NAMES = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
 
 

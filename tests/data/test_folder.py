@@ -266,9 +266,12 @@ def test_mask_subfolder_per_abnormal_folder(tmp_path: Path):
     )
     assert splits.info["classes"] == ["normal", "crack", "hole"]
     test = splits.test
+    checked = 0
     for image_id, mask in zip(test.ids, test.masks, strict=True):
         if not image_id.startswith("normal/"):
             assert mask == str(tmp_path / "ground_truth" / image_id.replace(".png", "_mask.png"))
+            checked += 1
+    assert checked == test.counts()["anomaly"] > 0
 
 
 def test_train_on_a_folder_finds_the_patches_and_writes_pixel_metrics(tmp_path: Path):

@@ -55,6 +55,7 @@ def test_keeps_mvtecs_own_division_and_records_it(tree):
         "val": {"good": 8},
         "test": {"good": 8, "crack": 6, "hole": 6},
     }
+    assert [len(s.ids) for s in (splits.train, splits.val, splits.test)] == [32, 8, 20]
     assert all(i.startswith("hazelnut/train/good/") for i in splits.train.ids)
     assert all(i.startswith("hazelnut/train/good/") for i in splits.val.ids)
     assert not set(splits.train.ids) & set(splits.val.ids)
@@ -73,7 +74,7 @@ def test_val_is_seeded_and_can_borrow_test_anomalies_per_defect(tree):
     a, b, c = (load(root, seed=s, val_anomaly_fraction=0.5) for s in (1, 1, 2))
     assert a.class_counts()["val"] == {"good": 8, "crack": 3, "hole": 3}
     assert a.class_counts()["test"] == {"good": 8, "crack": 3, "hole": 3}
-    assert not set(a.val.ids) & set(a.test.ids)
+    assert len(a.val.ids) == len(a.test.ids) == 14 and not set(a.val.ids) & set(a.test.ids)
     assert list(a.val.ids) == list(b.val.ids)
     assert list(a.val.ids) != list(c.val.ids)
 

@@ -56,7 +56,7 @@ def test_file_splits_are_kept_and_train_drops_its_anomalies(npz_file: Path):
     assert splits.info["file_counts"] == {"train": 186, "val": 56, "test": 94}
     assert splits.info["normal_classes"] == ["0"] and splits.info["anomaly_classes"] == ["1", "2"]
     # Ids point back at the file's arrays; split order is the file's order.
-    assert all(i.startswith("test-") for i in splits.test.ids)
+    assert len(splits.test.ids) == 94 and all(i.startswith("test-") for i in splits.test.ids)
     assert list(splits.test.ids) == sorted(splits.test.ids)
 
 

@@ -31,11 +31,20 @@ def test_same_seed_same_split_other_seed_other_split():
 
 
 def test_a_test_split_without_anomalies_names_the_counts():
+    # One anomaly, and val takes 0.35 / 0.40 of the anomalies: test gets none.
+    fractions = {"train": 0.6, "val": 0.35, "test": 0.05}
+    labels = np.array([0] * 40 + [1])
     with pytest.raises(
         AdxUserError,
         match="test split needs normal and anomaly samples, it has 2 normal, 0 anomalies",
     ):
+        split_indices(labels, fractions, seed=0)
+
+
+def test_data_of_one_class_says_so_instead_of_asking_for_a_bigger_split():
+    with pytest.raises(AdxUserError, match=r"the data holds no anomaly \(10 normal") as raised:
         split_indices(np.zeros(10, dtype=int), FRACTIONS, seed=0)
+    assert "dataset.split" not in str(raised.value)
 
 
 def test_no_normal_training_sample_is_an_error():

@@ -74,7 +74,7 @@ def test_a_window_is_anomalous_when_any_point_is(csv: Path):
     for split in (splits.val, splits.test):
         expected = [int(labels[s : s + 32].any()) for s in starts_of(split)]
         assert split.labels.tolist() == expected
-        assert split.x.shape == (len(split), 32, 2)
+        assert split.x.shape == (len(split), 32, 2) and len(split) == 72
     assert splits.counts()["test"] == {"normal": 52, "anomaly": 20}
     assert splits.test.class_counts() == {"anomaly": 20, "normal": 52}
     # The window at t=2496 covers the spike at 2500-2507: sensor_a far above the rest.

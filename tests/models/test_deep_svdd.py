@@ -58,7 +58,8 @@ def test_encoder_has_no_bias_terms_and_uses_leaky_relu(shape: tuple[int, ...]):
     assert kinds == ({"Conv2D", "Dense"} if len(shape) == 3 else {"Dense"})
     # c and R are saved state, not trained by gradient.
     assert {w.name for w in model.non_trainable_weights} >= {"centre", "radius"}
-    assert all(w.name not in ("centre", "radius") for w in model.trainable_weights)
+    trainable = model.trainable_weights
+    assert trainable and all(w.name not in ("centre", "radius") for w in trainable)
 
 
 @pytest.mark.parametrize("eps", [0.1, 0.5])
@@ -115,7 +116,7 @@ def test_radius_stays_zero_in_warm_up_then_is_the_one_minus_nu_quantile():
         verbose=0,
     )
     # Epoch 1 trains with R = 0; from the end of epoch 2 on R follows the quantile.
-    assert radii[0] == 0.0 and all(r > 0 for r in radii[1:])
+    assert len(radii) == 4 and radii[0] == 0.0 and all(r > 0 for r in radii[1:])
     distances = np.sqrt(by_hand(model, train))
     assert float(model.radius) == pytest.approx(np.quantile(distances, 0.8), rel=1e-6)
     assert np.mean(distances > float(model.radius)) == pytest.approx(0.2, abs=1 / len(train))
@@ -178,7 +179,7 @@ def test_pretraining_trains_the_encoder_and_leaves_no_decoder_behind(
     loaded = load_checkpoint(tmp_path / "m.keras")
     assert weight_paths(loaded) == weight_paths(plain)
     layer_names = [lyr.name for lyr in loaded._flatten_layers(include_self=False, recursive=True)]
-    assert not any("decoder" in name for name in layer_names)
+    assert layer_names and not any("decoder" in name for name in layer_names)
     assert np.array_equal(loaded.score(x), pretrained.score(x))
 
 

@@ -177,7 +177,7 @@ def test_resume_restores_both_optimizers_and_keeps_training(tmp_path: Path):
         for a, b in zip(saved.variables, restored.variables, strict=True):
             assert np.array_equal(as64(a), as64(b)), name
     history = resumed.fit(batches, epochs=1, verbose=0).history
-    assert all(np.isfinite(v[0]) for v in history.values())
+    assert history and all(np.isfinite(v[0]) for v in history.values())
     assert int(resumed.optimizer.iterations) == int(resumed.disc_optimizer.iterations) == 4
 
 

@@ -25,7 +25,8 @@ def test_mc_dropout_spreads_scores_only_when_there_is_dropout():
     options = ScoringOptions(mc_samples=8)
     with_dropout = score_samples(dense_model(0.3), ROWS, options)
     without = score_samples(dense_model(0.0), ROWS, options)
-    assert with_dropout.std is not None and (with_dropout.std > 0).all()
+    assert with_dropout.std is not None and with_dropout.std.shape == (len(ROWS),)
+    assert (with_dropout.std > 0).all()
     assert without.std is not None and np.array_equal(without.std, np.zeros(len(ROWS)))
     assert set(with_dropout.columns()) == {"score", "score_mean", "score_std"}
 
@@ -41,7 +42,8 @@ def test_mc_passes_leave_the_model_deterministic_and_unchanged():
     before = [w.copy() for w in model.get_weights()]  # includes BatchNorm's moving stats
     plain = model.score(ROWS)
     score_samples(model, ROWS, ScoringOptions(mc_samples=5))
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    after = model.get_weights()
+    assert before and all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert np.array_equal(model.score(ROWS), plain)
     assert np.array_equal(score_samples(model, ROWS, ScoringOptions()).score, plain)
 

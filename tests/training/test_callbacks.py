@@ -8,7 +8,8 @@ import keras
 import pandas as pd
 
 from anomaly_cli import runs
-from anomaly_cli.training.callbacks import RunCheckpointer, TrainingState
+from anomaly_cli.training.callbacks import RunCheckpointer
+from anomaly_cli.training.state import TrainingState
 
 
 def test_warm_up_epochs_are_neither_best_nor_counted_for_patience(tmp_path: Path):
@@ -28,3 +29,25 @@ def test_warm_up_epochs_are_neither_best_nor_counted_for_patience(tmp_path: Path
     assert model.stop_training and state.stopped
     assert (tmp_path / runs.CHECKPOINT).is_file()
     assert pd.read_csv(tmp_path / runs.HISTORY).epoch.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_epochs_before(tmp_path: Path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    state = TrainingState()
+    checkpointer = RunCheckpointer(tmp_path, state, monitor="val_loss", patience=5, min_delta=0)
+    checkpointer.set_model(model)
+    model.stop_training = False
+    checkpointer.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.4})
+    best = (tmp_path / runs.CHECKPOINT).read_bytes()
+    checkpointer.on_epoch_end(1, {"loss": float("nan"), "val_loss": float("nan")})
+    assert model.stop_training and checkpointer.diverged_at == 2
+    # Epoch 2 wrote nothing: the state, best model and history still describe epoch 1.
+    assert (state.epochs_done, state.last_checkpoint) == (1, "last-0001.keras")
+    assert TrainingState.load(tmp_path / runs.TRAINING_STATE).epochs_done == 1
+    assert (tmp_path / runs.CHECKPOINT).read_bytes() == best
+    assert pd.read_csv(tmp_path / runs.HISTORY).epoch.tolist() == [1]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "best.keras",
+        "last-0001.keras",
+        "state.json",
+    ]

@@ -1,0 +1,111 @@
+"""Everything a config can get wrong, checked before any data is read.
+
+`adx` runs these checks on every job of a command before Hydra creates a
+folder (a `--multirun` of ten jobs with one bad value fails in a second, not
+after nine trainings), and each task runs them again on the config it got,
+so in-process callers are covered too. Nothing here imports TensorFlow.
+Model hyperparameters are checked when the model is built, which needs the
+sample shape and so comes after the data is read, but before training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from anomaly_cli.errors import AdxUserError
+from anomaly_cli.targets import check_targets, plugin_list
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    check_trainer(cfg.trainer)
+    check_optimizer(cfg.optimizer)
+    check_assessment_config(cfg, plugin_list(cfg.get("plugins")))
+
+
+def check_assessment_config(cfg: DictConfig, plugins: list[str], origin: str = "") -> None:
+    """What train and evaluate share: data sampling, threshold, scoring, targets.
+
+    `plugins` come from the user's own command, never from a run folder's
+    config, so a copied run cannot allow itself new code.
+    """
+    from anomaly_cli.data.splits import check_sampling
+    from anomaly_cli.evaluation.thresholds import check_threshold
+    from anomaly_cli.scoring.scorer import ScoringOptions
+
+    check_targets(cfg, plugins, origin)
+    check_sampling(cfg.dataset, cfg.get("protocol"))
+    check_threshold(cfg.threshold)
+    ScoringOptions.from_config(cfg.get("scoring"))
+    _at_least(cfg.trainer, "trainer", "batch_size", 1)
+
+
+def check_trainer(trainer: DictConfig) -> None:
+    for key, lowest in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
+        _at_least(trainer, "trainer", key, lowest)
+    min_delta = _number(trainer, "min_delta", "trainer")
+    if min_delta < 0:
+        raise AdxUserError(f"trainer.min_delta={trainer.min_delta} must not be negative")
+    seed = _integer(trainer, "seed", "trainer")
+    if not 0 <= seed < 2**32:
+        raise AdxUserError(f"trainer.seed={seed} must lie between 0 and 2**32 - 1")
+    if trainer.get("verbose") not in (0, 1, 2):
+        raise AdxUserError(f"trainer.verbose={trainer.get('verbose')}; choose 0, 1 or 2")
+
+
+def check_optimizer(optimizer: DictConfig) -> None:
+    from anomaly_cli.training.optimizers import NAMES, SCHEDULES
+
+    if optimizer.get("name") not in NAMES:
+        raise AdxUserError(
+            f"optimizer.name={optimizer.get('name')}; choose one of: {', '.join(NAMES)}"
+        )
+    if optimizer.get("schedule") not in SCHEDULES:
+        raise AdxUserError(
+            f"optimizer.schedule={optimizer.get('schedule')}; choose one of: {', '.join(SCHEDULES)}"
+        )
+    if not _number(optimizer, "lr", "optimizer") > 0:
+        raise AdxUserError(f"optimizer.lr={optimizer.lr} must be positive, e.g. 0.001")
+    for key in ("beta_1", "beta_2"):
+        if key in optimizer and not 0 <= _number(optimizer, key, "optimizer") < 1:
+            raise AdxUserError(f"optimizer.{key}={optimizer[key]} must lie in [0, 1)")
+    for key in ("weight_decay", "momentum"):
+        if key in optimizer and _number(optimizer, key, "optimizer") < 0:
+            raise AdxUserError(f"optimizer.{key}={optimizer[key]} must not be negative")
+    if "decay_rate" in optimizer and not 0 < _number(optimizer, "decay_rate", "optimizer") <= 1:
+        raise AdxUserError(f"optimizer.decay_rate={optimizer.decay_rate} must lie in (0, 1]")
+    if (
+        "min_lr_ratio" in optimizer
+        and not 0 <= _number(optimizer, "min_lr_ratio", "optimizer") <= 1
+    ):
+        raise AdxUserError(f"optimizer.min_lr_ratio={optimizer.min_lr_ratio} must lie in [0, 1]")
+
+
+def _at_least(group: DictConfig, name: str, key: str, lowest: int) -> None:
+    value = _integer(group, key, name)
+    if value < lowest:
+        raise AdxUserError(f"{name}.{key}={value} must be at least {lowest}")
+
+
+def is_number(value: Any) -> bool:
+    """A real number from a config: int or float, not a bool (YAML's true) and not NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(group: DictConfig, key: str, name: str) -> int:
+    value = group.get(key)
+    if not is_integer(value):
+        raise AdxUserError(f"{name}.{key}={value} must be an integer")
+    return value
+
+
+def _number(group: DictConfig, key: str, name: str) -> float:
+    value: Any = group.get(key)
+    if not is_number(value):
+        raise AdxUserError(f"{name}.{key}={value} must be a number")
+    return float(value)

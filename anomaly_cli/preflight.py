@@ -1,0 +1,146 @@
+"""What `adx` checks before Hydra creates a folder: every job's config, and where it writes.
+
+Hydra creates the run folder and writes `.hydra/` before the task starts, so
+anything checked only inside the task leaves a folder behind (or, with
+`hydra.run.dir=<an existing run>`, overwrites that run's snapshot). Here,
+before any of that:
+
+- every job of the command is composed and checked as its task would check
+  it (`checks.py`), so a `--multirun` with one bad combination fails before
+  the first job trains;
+- the output folder must be creatable, and a folder that already holds a
+  run is never written into, except by `adx train resume=` in its own folder;
+- evaluate and sweep find their source run and check that its files are
+  readable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from anomaly_cli import runs
+from anomaly_cli.errors import AdxUserError, first_lines
+
+
+def preflight(verb: str, args: Sequence[str]) -> int:
+    """Raise AdxUserError for the first problem; returns how many jobs the command runs."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from anomaly_cli.config_dir import config_dir
+    from anomaly_cli.resolvers import names_only, register
+
+    register()
+    multirun = bool({"-m", "--multirun"}.intersection(args))
+    overrides = [a for a in args if not a.startswith("-")]
+    hydra_values = _hydra_values(overrides)
+    plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
+    jobs = _jobs(plain) if multirun else [plain]
+    with (
+        names_only(),
+        initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="adx"),
+    ):
+        for number, job in enumerate(jobs):
+            where = f" (job {number}: {' '.join(job)})" if len(jobs) > 1 else ""
+            try:
+                cfg = compose(verb, overrides=job)
+                _check_job(verb, cfg, job)
+                if number == 0:
+                    creatable(Path(str(cfg.paths.output_dir)), "paths.output_dir")
+            except AdxUserError as error:
+                raise AdxUserError(f"{error}{where}") from error
+            except (HydraException, OmegaConfBaseException) as error:
+                raise AdxUserError(f"invalid override{where}: {first_lines(error, 2)}") from error
+    _check_destination(verb, hydra_values, multirun)
+    return len(jobs)
+
+
+def _jobs(overrides: list[str]) -> list[list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper will launch them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        (batch,) = BasicSweeper.split_arguments(parsed, None)
+    except HydraException:  # a sweep form only another sweeper knows: check the rest
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
+    return batch
+
+
+def _check_job(verb: str, cfg: Any, overrides: list[str]) -> None:
+    if verb == "train":
+        from anomaly_cli.checks import check_train_config
+
+        check_train_config(cfg)
+    elif verb == "evaluate":
+        from anomaly_cli.tasks.evaluate import prepare
+
+        prepare(cfg, overrides)
+    elif verb == "sweep":
+        from anomaly_cli.evaluation.grid import parse_grid
+
+        parse_grid(cfg.threshold.grid, int(cfg.threshold.steps))
+        runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.SCORES,))
+
+
+def _hydra_values(overrides: list[str]) -> dict[str, str]:
+    """hydra.run.dir / hydra.sweep.dir as the user (or resume=) set them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    values = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir", "resume"):
+            values[override.key_or_group] = str(override.value())
+    return values
+
+
+def _check_destination(verb: str, values: dict[str, str], multirun: bool) -> None:
+    """A run never writes into a folder that holds another run (resume goes on in its own)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    if key not in values:
+        return  # adx names a new, unique folder itself
+    folder = Path(values[key])
+    creatable(folder, key)
+    resuming = verb == "train" and "resume" in values
+    if resuming and folder.resolve() == Path(values["resume"]).resolve():
+        return
+    held = runs.holds_run(folder)
+    if multirun and folder.is_dir():
+        held += [f"{child.name}/" for child in folder.iterdir() if runs.holds_run(child)]
+    if held:
+        advice = (
+            f", or go on with it: adx train resume={folder}"
+            if (folder / runs.TRAINING_STATE).is_file()
+            else ""
+        )
+        raise AdxUserError(
+            f"{key}={folder} already holds a run ({', '.join(held[:4])}); adx never writes "
+            f"into an existing run: pass a new folder{advice}"
+        )
+
+
+def creatable(path: Path, key: str) -> None:
+    """Refuse a folder that cannot be made: a file in the way, or no write permission."""
+    if path.exists() and not path.is_dir():
+        raise AdxUserError(f"{key}={path} is a file, not a folder; choose another {key}")
+    ancestor = path
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise AdxUserError(
+            f"{key}={path} cannot be created: {ancestor} is a file, not a folder; "
+            f"choose another {key}"
+        )
+    target = path if path.exists() else ancestor
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise AdxUserError(
+            f"{key}={path} cannot be written: no write permission in {target}; choose another {key}"
+        )

@@ -1,0 +1,135 @@
+"""What a run folder says about itself: where the run stands, and what it warned about.
+
+`status.json` is written when a verb starts (`running`, with the process id
+and host) and when it ends (`finished`, `interrupted` or `failed`, with the
+stage it was in, the error and the command that goes on from there), so an
+operator looking at a folder after a night of batch jobs can tell what
+happened without reading logs. A run killed outright (SIGKILL, power loss)
+stays `running` with a process id that no longer exists.
+
+Warnings raised during a run, by adx's loggers or Python's `warnings`, are
+collected, repeated in a short list at the end and saved to `warnings.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from anomaly_cli import runs
+
+log = logging.getLogger("adx")
+# What the current run is doing, for the interrupt and error messages.
+_stage = "starting"
+
+
+def set_stage(stage: str) -> None:
+    global _stage
+    _stage = stage
+
+
+def current_stage() -> str:
+    return _stage
+
+
+def write_status(run_dir: Path, verb: str, status: str, **details: Any) -> None:
+    if not run_dir.is_dir():
+        return
+    runs.write_json(
+        run_dir / runs.STATUS,
+        {
+            "verb": verb,
+            "status": status,
+            "stage": _stage,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            **details,
+        },
+    )
+
+
+def running_elsewhere(run_dir: Path) -> int | None:
+    """The id of a live adx process on this host that is still writing `run_dir`."""
+    path = run_dir / runs.STATUS
+    try:
+        status = runs.read_json(path)
+        pid = int(status["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if status.get("status") != "running" or status.get("host") != socket.gethostname():
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, run by someone else
+    return pid
+
+
+class WarningLog(logging.Handler):
+    """Collects WARNING records and Python warnings (deduplicated, with counts)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.entries: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._add(record.name, record.getMessage())
+
+    def _add(self, source: str, message: str) -> None:
+        key = (source, message)
+        if key in self.entries:
+            self.entries[key]["count"] += 1
+        else:
+            self.entries[key] = {"source": source, "message": message, "count": 1}
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[WarningLog]:
+        root = logging.getLogger()
+        root.addHandler(self)
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+            self._add(category.__name__, str(message))
+            shown(message, category, filename, lineno, *rest)
+
+        warnings.showwarning = show
+        try:
+            yield self
+        finally:
+            warnings.showwarning = shown
+            root.removeHandler(self)
+
+    def report(self, run_dir: Path) -> None:
+        """The list at the end of the run, and warnings.json when the folder is kept."""
+        entries = list(self.entries.values())
+        if run_dir.is_dir():
+            with contextlib.suppress(OSError):
+                runs.write_json(run_dir / runs.WARNINGS, entries)
+        if not entries:
+            return
+        where = f" (saved in {run_dir / runs.WARNINGS})" if run_dir.is_dir() else ""
+        print(f"adx: {len(entries)} warning(s) during this run{where}:", file=sys.stderr)
+        for entry in entries:
+            times = f" ({entry['count']}x)" if entry["count"] > 1 else ""
+            print(f"  - {entry['message'].splitlines()[0][:300]}{times}", file=sys.stderr)
+
+
+def log_to_file_only(run_dir: Path, text: str) -> None:
+    """Append text to the run's adx.log without printing it (tracebacks, TF chatter)."""
+    if not text.strip() or not run_dir.is_dir():
+        return
+    with contextlib.suppress(OSError), open(run_dir / runs.LOG, "a", encoding="utf-8") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
