@@ -25,7 +25,7 @@ from tests.conftest import assert_one_line_error, compose_config, run_adx
 # Examples that go through the CLI's front compose configs (about half a second each);
 # the pure functions behind it take many more.
 SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 MANY = settings(max_examples=400, deadline=None)
 
