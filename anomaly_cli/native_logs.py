@@ -68,14 +68,32 @@ def _sort(read_end: int, terminal: int, keep: Callable[[str], None]) -> None:
                 if end < 0:
                     if native:
                         break  # gather the whole native line first
-                    os.write(terminal, pending)
+                    _write_all(terminal, pending)
                     pending = b""
                     break
                 line, pending = pending[: end + 1], pending[end + 1 :]
-                _keep_line(line, terminal, keep) if native else os.write(terminal, line)
+                _route(line, native, terminal, keep)
                 line_start = True
     if pending:
-        _keep_line(pending, terminal, keep) if native else os.write(terminal, pending)
+        _route(pending, native, terminal, keep)
+
+
+def _route(line: bytes, native: bool, terminal: int, keep: Callable[[str], None]) -> None:
+    if not native:
+        _write_all(terminal, line)
+        return
+    if line.startswith(b"F"):  # fatal: the process is about to abort
+        _write_all(terminal, line)
+    with contextlib.suppress(Exception):
+        keep(line.decode("utf-8", errors="replace"))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write everything; a closed terminal must not stop the sorter (the pipe would
+    fill up and block every write to stderr)."""
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 # What the start of a native line looks like: L = severity letter, 0 = digit.
@@ -94,10 +112,3 @@ def _undecided(start: bytes) -> bool:
     return all(
         chr(byte) in wanted.get(mark, mark) for byte, mark in zip(start, _TEMPLATE, strict=False)
     )
-
-
-def _keep_line(line: bytes, terminal: int, keep: Callable[[str], None]) -> None:
-    if line.startswith(b"F"):
-        os.write(terminal, line)
-    with contextlib.suppress(Exception):
-        keep(line.decode("utf-8", errors="replace"))

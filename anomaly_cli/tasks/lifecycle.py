@@ -41,20 +41,20 @@ def current_stage() -> str:
 
 
 def write_status(run_dir: Path, verb: str, status: str, **details: Any) -> None:
+    """Best effort: on a full disk the run must still end with its one line."""
     if not run_dir.is_dir():
         return
-    runs.write_json(
-        run_dir / runs.STATUS,
-        {
-            "verb": verb,
-            "status": status,
-            "stage": _stage,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            **details,
-        },
-    )
+    record = {
+        "verb": verb,
+        "status": status,
+        "stage": _stage,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        **details,
+    }
+    with contextlib.suppress(OSError):
+        runs.write_json(run_dir / runs.STATUS, record)
 
 
 def running_elsewhere(run_dir: Path) -> int | None:

@@ -55,7 +55,8 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
     if writer is not None:
         raise AdxUserError(
             f"{resumes[-1]} is still being trained by process {writer} on this host; "
-            "wait for it to end (or stop it) before resuming"
+            f"wait for it to end (or stop it) before resuming (if no adx runs there, "
+            f"delete {run / runs.STATUS})"
         )
     return [*own, *extra, f"hydra.run.dir='{run}'", f"resume='{run}'"]
 
