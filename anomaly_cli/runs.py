@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.errors import AdxUserError, first_lines
 from anomaly_cli.resolvers import LATEST
 
 # File names inside a run directory, in one place so verbs agree on them.
@@ -197,29 +197,24 @@ def check_keras_archive(path: Path, remedy: str, checksums: bool = False) -> Non
             names = set(archive.namelist())
             broken = archive.testzip() if checksums else None
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise DamagedFile(f"{path} is damaged ({_reason(error)}); {remedy}") from error
+        raise DamagedFile(f"{path} is damaged ({first_lines(error)[:120]}); {remedy}") from error
     if broken is not None:
         raise DamagedFile(f"{path} is damaged ({broken} fails its checksum); {remedy}")
     if not {"config.json", "model.weights.h5"} <= names:
         raise DamagedFile(f"{path} is not a Keras model archive (no config or weights); {remedy}")
 
 
-def read_state_json(path: Path, remedy: str) -> dict[str, Any]:
+def read_json_object(path: Path, remedy: str) -> dict[str, Any]:
     """A JSON object from a run file, or DamagedFile naming it."""
     try:
         data = read_json(path)
     except FileNotFoundError as error:
         raise DamagedFile(f"{path} is missing; {remedy}") from error
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
-        raise DamagedFile(f"{path} is damaged ({_reason(error)}); {remedy}") from error
+        raise DamagedFile(f"{path} is damaged ({first_lines(error)[:120]}); {remedy}") from error
     if not isinstance(data, dict):
         raise DamagedFile(f"{path} is damaged (not a JSON object); {remedy}")
     return data
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return text[:120]
 
 
 def find_run(run: str | None, output_dir: str, needs: tuple[str, ...]) -> Path:

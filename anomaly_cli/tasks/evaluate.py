@@ -160,7 +160,7 @@ def evaluate(
     seed = int(merged.trainer.seed)
     transform_file = source / runs.DATA_TRANSFORM
     transform = (
-        runs.read_state_json(transform_file, _retrain_hint(source))
+        runs.read_json_object(transform_file, _retrain_hint(source))
         if transform_file.is_file()
         else None
     )

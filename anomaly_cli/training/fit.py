@@ -13,7 +13,6 @@ import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli import interrupts, runs
-from anomaly_cli.checks import check_trainer
 from anomaly_cli.data.base import Splits
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.base import AnomalyModel
@@ -50,8 +49,7 @@ def fit_model(
     from anomaly_cli.training.optimizers import build_optimizer
     from anomaly_cli.training.state import TrainingState
 
-    trainer = cfg.trainer
-    check_trainer(trainer)
+    trainer = cfg.trainer  # checked with the rest of the config, before the data
     batch_size, epochs, seed = int(trainer.batch_size), int(trainer.epochs), int(trainer.seed)
     steps = math.ceil(len(splits.train) / batch_size)
     # The train split in a fixed order, for models that gather statistics of it.

@@ -19,7 +19,7 @@ import yaml
 
 from anomaly_cli import runs
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.runs import DamagedFile, check_keras_archive, read_state_json
+from anomaly_cli.runs import DamagedFile, check_keras_archive, read_json_object
 
 # The only names state.json may give its checkpoint (no paths, no `..`).
 LAST_CHECKPOINT = re.compile(r"last-\d{4,}\.keras")
@@ -37,7 +37,7 @@ class TrainingState:
 
     @classmethod
     def load(cls, path: Path, remedy: str = "train the model again") -> TrainingState:
-        data = read_state_json(path, remedy)
+        data = read_json_object(path, remedy)
         names = {f.name for f in fields(cls)}
         if set(data) != names:
             raise DamagedFile(f"{path} is damaged (its keys are not a training state); {remedy}")
