@@ -4,4 +4,4 @@ Importing this package must stay cheap: TensorFlow is imported only inside the
 functions that train or score.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

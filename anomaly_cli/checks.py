@@ -25,19 +25,21 @@ def check_train_config(cfg: DictConfig) -> None:
 
 
 def check_assessment_config(cfg: DictConfig, plugins: list[str], origin: str = "") -> None:
-    """What train and evaluate share: data sampling, threshold, scoring, targets.
+    """What train and evaluate share: data sampling, threshold, scoring, plots, targets.
 
     `plugins` come from the user's own command, never from a run folder's
     config, so a copied run cannot allow itself new code.
     """
     from anomaly_cli.data.splits import check_sampling
     from anomaly_cli.evaluation.thresholds import check_threshold
+    from anomaly_cli.reporting.plots import check_plots
     from anomaly_cli.scoring.scorer import ScoringOptions
 
     check_targets(cfg, plugins, origin)
     check_sampling(cfg.dataset, cfg.get("protocol"))
     check_threshold(cfg.threshold)
     ScoringOptions.from_config(cfg.get("scoring"))
+    check_plots(cfg.get("report"))
     _at_least(cfg.trainer, "trainer", "batch_size", 1)
 
 
@@ -55,11 +57,13 @@ def check_trainer(trainer: DictConfig) -> None:
 
 
 def check_optimizer(optimizer: DictConfig) -> None:
-    from anomaly_cli.training.optimizers import NAMES, SCHEDULES
+    from anomaly_cli.training.optimizers import SCHEDULES
 
-    if optimizer.get("name") not in NAMES:
+    # `_target_` itself is checked with every other target (check_targets).
+    if optimizer.get("_target_") is None:
         raise AdxUserError(
-            f"optimizer.name={optimizer.get('name')}; choose one of: {', '.join(NAMES)}"
+            "optimizer._target_ is not set; choose optimizer=adam|adamw|sgd or name a class "
+            "such as optimizer._target_=keras.optimizers.Nadam"
         )
     if optimizer.get("schedule") not in SCHEDULES:
         raise AdxUserError(

@@ -43,6 +43,7 @@ def usage() -> str:
         *(f"  {group:<{width}}{', '.join(options)}" for group, options in groups.items()),
         "",
         "examples:",
+        "  adx train debug=tiny                 (a smoke run in seconds)",
         "  adx train dataset=synthetic trainer.epochs=5",
         "  adx evaluate threshold=youden",
         "  adx sweep threshold=0.0005:0.003",

@@ -39,6 +39,7 @@ def preflight(verb: str, args: Sequence[str]) -> int:
     overrides = [a for a in args if not a.startswith("-")]
     hydra_values = _hydra_values(overrides)
     plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
+    _check_debug(plain)
     jobs = _jobs(plain) if multirun else [plain]
     with (
         names_only(),
@@ -57,6 +58,17 @@ def preflight(verb: str, args: Sequence[str]) -> int:
                 raise AdxUserError(f"invalid override{where}: {first_lines(error, 2)}") from error
     _check_destination(verb, hydra_values, multirun)
     return len(jobs)
+
+
+def _check_debug(overrides: list[str]) -> None:
+    """debug=tiny sets its own data; another dataset would get its sizes as settings."""
+    groups = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in overrides}
+    dataset = groups.get("dataset")
+    if groups.get("debug") == "tiny" and dataset not in (None, "synthetic"):
+        raise AdxUserError(
+            f"debug=tiny brings its own data (dataset=synthetic, 130 images), so dataset={dataset} "
+            f"cannot apply; use debug=default to shrink a run on dataset={dataset}"
+        )
 
 
 def _jobs(overrides: list[str]) -> list[list[str]]:

@@ -230,3 +230,12 @@ def find_run(run: str | None, output_dir: str, needs: tuple[str, ...]) -> Path:
                 f"{label} has no {name}; pass run=<dir> of a finished train or evaluate run"
             )
     return path.resolve()
+
+
+def written_by(run_dir: Path) -> str:
+    """The adx version that wrote a run folder, from its run.json."""
+    try:
+        info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
+        return str(info["versions"]["adx"])
+    except Exception:  # no run.json (interrupted), or one from before versions were kept
+        return "0.1.0"  # the only release before run folders named their version

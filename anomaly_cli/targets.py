@@ -3,9 +3,10 @@
 A config is input: it comes from the command line and from run folders that
 may have been copied from elsewhere. Hydra's `get_method`/`instantiate` would
 import and call whatever a `_target_` names (`os.system` included), so adx
-resolves targets itself: only data sources (functions in `anomaly_cli.data.*`)
-and models (AnomalyModel classes in `anomaly_cli.models.*`) may be named, plus
-modules the user lists in `plugins=[...]` on their own command line. The
+resolves targets itself: only data sources (functions in `anomaly_cli.data.*`),
+models (AnomalyModel classes in `anomaly_cli.models.*`) and optimizers (classes
+in `keras.optimizers`) may be named, plus modules the user lists in
+`plugins=[...]` on their own command line. The
 check of the text runs before anything is imported; the resolved object is
 checked again after import.
 """
@@ -21,7 +22,15 @@ from typing import Any
 from anomaly_cli.errors import AdxUserError
 
 # Where each kind of target may live, and what it must be.
-HOMES = {"dataset": "anomaly_cli.data", "model": "anomaly_cli.models"}
+HOMES = {
+    "dataset": "anomaly_cli.data",
+    "model": "anomaly_cli.models",
+    "optimizer": "keras.optimizers",
+}
+# Homes whose existence is taken on trust before import: finding
+# `keras.optimizers` would import Keras and TensorFlow, which the checks that
+# run before any folder is made must not pay for.
+_KNOWN_HOMES = {"keras.optimizers"}
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
@@ -50,7 +59,7 @@ def check_targets(cfg: Any, plugins: Sequence[str] = (), origin: str = "") -> No
         kind = where.rsplit(".", 1)[0]
         if kind not in HOMES:
             raise AdxUserError(
-                f"{where}={value}{origin}: adx reads _target_ only in dataset and model; remove it"
+                f"{where}={value}{origin}: adx reads _target_ only in {', '.join(HOMES)}; remove it"
             )
         check_target_text(kind, value, plugins, origin)
 
@@ -64,9 +73,11 @@ def check_target_text(kind: str, value: Any, plugins: Sequence[str] = (), origin
     module = text.rsplit(".", 1)[0]
     if not any(module == home or module.startswith(f"{home}.") for home in homes):
         raise AdxUserError(
-            f"{kind}._target_={text}{origin} is outside {' and '.join(homes)}; adx calls only "
-            f"its own {kind} code (to use a module of your own, list it in plugins=[...])"
+            f"{kind}._target_={text}{origin} is outside {' and '.join(homes)}; adx calls "
+            f"{kind} code only from there (to use a module of your own, list it in plugins=[...])"
         )
+    if module in _KNOWN_HOMES:
+        return module
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -82,10 +93,17 @@ def resolve_target(kind: str, value: Any, plugins: Sequence[str] = ()) -> Any:
     attribute = str(value).rsplit(".", 1)[1]
     target = getattr(importlib.import_module(module_name), attribute, None)
     # Only objects defined in that module: `anomaly_cli.data.tabular.np` would
-    # otherwise hand out numpy, and through it anything.
-    if target is None or getattr(target, "__module__", None) != module_name:
+    # otherwise hand out numpy, and through it anything. Keras' public modules
+    # re-export classes defined elsewhere; the class check below covers them.
+    defined_here = getattr(target, "__module__", None) == module_name
+    if target is None or not (defined_here or module_name in _KNOWN_HOMES):
         raise AdxUserError(f"{kind}._target_={value}: {module_name} defines no {attribute}")
-    if kind == "model":
+    if kind == "optimizer":
+        import keras
+
+        if not (isinstance(target, type) and issubclass(target, keras.optimizers.Optimizer)):
+            raise AdxUserError(f"optimizer._target_={value} is not a Keras optimizer class")
+    elif kind == "model":
         from anomaly_cli.models.base import AnomalyModel
 
         if not (isinstance(target, type) and issubclass(target, AnomalyModel)):

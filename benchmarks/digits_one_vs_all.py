@@ -3,10 +3,11 @@
 Each digit in turn is the normal class and every other digit an anomaly
 (scikit-learn's bundled digits, no download). Every (model, digit, seed)
 is a real `adx train` run, composed by Hydra from the repo's configs with
-only these overrides: `model=<m> dataset.normal_class=<d> trainer.seed=<s>
-dataset.image_size=<px>` (default 8, the digits' own resolution; the dataset
-config upscales to 32), and `protocol=...` when asked. scikit-learn's
-IsolationForest is scored on the same train/test splits, on flattened pixels.
+only these overrides: `model=<m> dataset.normal_class=<d> dataset.seed=<s>
+trainer.seed=<s> dataset.preprocess.image_size=<px>` (default 8, the digits'
+own resolution; the dataset config upscales to 32), and `protocol=...` when
+asked. scikit-learn's IsolationForest is scored on the same train/test
+splits, on flattened pixels.
 
 Rows are appended to a CSV as they finish, so an interrupted benchmark
 resumes where it stopped. Prints the per-digit and overall tables (mean +-
@@ -46,7 +47,8 @@ def job_overrides(
     overrides = [
         "dataset=digits",
         f"dataset.normal_class={digit}",
-        f"dataset.image_size={image_size}",
+        f"dataset.preprocess.image_size={image_size}",
+        f"dataset.seed={seed}",
         f"trainer.seed={seed}",
         "trainer.verbose=0",
         f"protocol={protocol}",
@@ -105,7 +107,7 @@ def isolation_forest_auroc(cfg, seed: int) -> float:
 
     from anomaly_cli.data.loader import load_splits
 
-    splits = load_splits(cfg.dataset, seed, cfg.protocol)
+    splits = load_splits(cfg.dataset, cfg.protocol)
 
     def flat(split) -> np.ndarray:
         return np.stack(list(split.dataset().as_numpy_iterator())).reshape(len(split), -1)

@@ -1,11 +1,27 @@
-"""Shared helpers: run `adx` in a subprocess inside a temporary directory."""
+"""Shared helpers: run `adx` inside a temporary directory, in this process or in its own.
+
+`run_adx_in_process` runs the CLI's own code (`anomaly_cli.cli.main`, Hydra's
+run folder, the verbs' error handling) inside the test process, so a run costs
+its work and not a Python start and a TensorFlow import (6-8 s on a laptop).
+`run_adx` starts a real `adx` process: tests of what only a process shows
+(exit by signal, native log lines on file descriptor 2, imports at start-up)
+use it. Both return a `subprocess.CompletedProcess`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import io
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +52,20 @@ RUN_ARTIFACTS = (
     "warnings.json",
 )
 FAST_TRAIN = ("trainer.verbose=0",)
-# The smallest data that trains in a couple of seconds.
+# The smallest data that trains in a couple of seconds: what `debug=tiny` sets,
+# spelt out for tests that read `dataset=synthetic` back from a run's overrides.
+# Elsewhere "debug=tiny" says the same (and two quiet epochs) in one word.
 TINY = ("dataset=synthetic", "dataset.n_normal=100", "dataset.n_anomaly=30")
 
 
-def adx_env(cwd: Path) -> dict[str, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "ADX_OUTPUT_DIR": str(cwd / "outputs")}
+def adx_env(cwd: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `adx` runs with in a test: `base` (this process's), runs in
+    cwd/outputs, TensorFlow quiet, and never ADX_DEBUG from the developer's shell."""
+    env = {
+        **(os.environ if base is None else base),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "ADX_OUTPUT_DIR": str(cwd / "outputs"),
+    }
     env.pop("ADX_DEBUG", None)
     return env
 
@@ -49,8 +73,133 @@ def adx_env(cwd: Path) -> dict[str, str]:
 def run_adx(
     *args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`adx ARGS` in `cwd`; runs land in cwd/outputs. `env` adds variables."""
+    """`adx ARGS` as a process of its own in `cwd`; runs land in cwd/outputs. `env`
+    adds variables. For what only a real process shows; else `run_adx_in_process`."""
     return _run([ADX, *args], cwd, timeout, env)
+
+
+def run_adx_in_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`adx ARGS` run by the CLI's own code in this process, as `run_adx` runs it.
+
+    The same `main`, Hydra app, run folder (`.hydra/` included), artifacts,
+    exit codes and `adx: ...` lines on stderr as a process gets; what is
+    printed is captured at Python level. A run starts from what a new process
+    starts from (see `_fresh_process_state`) and leaves this process as it
+    found it: working directory, environment, argv, logging, warning filters,
+    the SIGTERM handler, Hydra's global state and Keras' session.
+
+    What it does not show: native (C++) output on file descriptor 2, exits by
+    signal, and imports at start-up. Tests of those use `run_adx`.
+    """
+    from anomaly_cli.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with (
+        _fresh_process_state(cwd, env),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        try:
+            main(list(args))
+        except SystemExit as done:
+            code = done.code
+        except Exception:  # what Python prints and exits 1 with in a process
+            traceback.print_exc()
+            code = 1
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)  # sys.exit("text"), as Python does
+            code = 1
+    return subprocess.CompletedProcess(
+        ["adx", *args], code or 0, stdout.getvalue(), stderr.getvalue()
+    )
+
+
+# Python's warning filters in a new process without -W (pytest installs its own).
+_PROCESS_WARNING_FILTERS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+
+
+@contextlib.contextmanager
+def _fresh_process_state(cwd: Path, env: dict[str, str] | None) -> Iterator[None]:
+    """What an `adx` process starts from, for one in-process run; restored after it.
+
+    adx keeps per-process state that a second run in the same process must
+    not inherit: the run folders the run-dir resolver claimed (keyed by
+    parent and label, so a second run would get the first one's folder), the
+    failed --multirun jobs, and the stage in its error lines. Hydra keeps its
+    global config search path and the HydraConfig of the last job, and
+    configures the root logger (its file handler writes the run's adx.log).
+
+    Hydra's logging set-up (`logging.config.dictConfig`) closes every logging
+    handler of the process. In a new process there are none yet; here there
+    are pytest's and absl's (whose close() closes its stream unless that is
+    sys.stderr at the time: here the capture below, so pytest's own stderr
+    went). So the run sees an empty handler list, as a new process has.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from anomaly_cli import resolvers
+    from anomaly_cli.tasks import common, lifecycle
+
+    saved_cwd, saved_argv, saved_env = os.getcwd(), sys.argv[:], dict(os.environ)
+    root = logging.getLogger()
+    saved_root = (root.level, root.handlers[:], root.disabled)
+    saved_handlers = (logging._handlerList[:], dict(logging._handlers))
+    logging._handlerList[:] = []
+    resolvers._claimed.clear()
+    resolvers._created_parents.clear()
+    resolvers._claiming = True
+    common._failures.clear()
+    lifecycle.set_stage("starting")
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
+    _clear_keras_session()
+    os.environ.clear()
+    os.environ.update({**adx_env(cwd, saved_env), **(env or {})})
+    os.chdir(cwd)
+    try:
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(_PROCESS_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv  # main() sets a new list
+        for handler in root.handlers[:]:
+            if handler not in saved_root[1]:
+                root.removeHandler(handler)
+                handler.close()  # the run's adx.log
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        root.disabled = saved_root[2]
+        made = logging._handlerList[:]
+        logging._handlerList[:] = saved_handlers[0] + made
+        logging._handlers.clear()
+        logging._handlers.update(saved_handlers[1])
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+        resolvers._claimed.clear()
+        resolvers._created_parents.clear()
+        common._failures.clear()
+        _clear_keras_session()
+
+
+def _clear_keras_session() -> None:
+    """Keras' layer names, graph and seed state, as a new process has them."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
 
 
 def _run(
@@ -108,25 +257,67 @@ def latest(cwd: Path) -> Path:
 
 
 def train_run(cwd: Path, *overrides: str) -> Path:
-    result = run_adx("train", *FAST_TRAIN, *overrides, cwd=cwd)
+    """A finished `adx train` run in cwd/outputs (in this process), for tests to read."""
+    result = run_adx_in_process("train", *FAST_TRAIN, *overrides, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return latest(cwd)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` across processes (the test workers)."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_folder(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Path]
+) -> Path:
+    """What `make(folder)` returns, made once per test session for every worker.
+
+    Under pytest-xdist the first worker to ask makes it in the folder all
+    workers share (the pytest-xdist docs' recipe); the others wait for it and
+    reuse it. A `make` that fails leaves nothing behind, so the next worker
+    tries again. Tests copy what they change (never change it in place).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent
+    made = root / f"{name}.made"
+    with _locked(root / f"{name}.lock"):
+        if made.is_file():
+            return Path(made.read_text())
+        folder = root / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        result = make(folder)
+        made.write_text(str(result))
+        return result
+
+
+def shared_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
+    """A finished train run that every test worker of this session reads, trained once."""
+    return shared_folder(tmp_path_factory, name, lambda cwd: train_run(cwd, *overrides))
+
+
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_run(tmp_path_factory.mktemp("synthetic"), "dataset=synthetic", "trainer.epochs=15")
+    return shared_run(tmp_path_factory, "synthetic", "dataset=synthetic", "trainer.epochs=15")
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished two-epoch run to copy and damage (never change it in place)."""
-    return train_run(tmp_path_factory.mktemp("tiny"), *TINY, "trainer.epochs=2")
+    return shared_run(tmp_path_factory, "tiny", *TINY, "trainer.epochs=2")
 
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_run(tmp_path_factory.mktemp("digits"), "dataset=digits", "trainer.epochs=30")
+    return shared_run(tmp_path_factory, "digits", "dataset=digits", "trainer.epochs=30")
 
 
 def compose_config(verb: str, *overrides: str) -> Any:
@@ -151,3 +342,16 @@ def train_in_process(cwd: Path, *overrides: str) -> tuple[Path, dict]:
     (cwd / "outputs").mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="in_process_train_", dir=cwd / "outputs"))
     return run_dir, train(cfg, run_dir)
+
+
+# Test files whose tests take longest (a process per README command), run first so
+# that pytest-xdist's workers share them instead of one worker finishing them last.
+LONGEST_FIRST = ("tests/test_readme.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(REPO).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: pytest's order within each rank

@@ -68,7 +68,7 @@ def test_python_dash_m_runs_the_same_cli(tmp_path: Path):
 BAD_INPUTS = {
     "unknown verb": (("trian",), ("unknown verb 'trian'", "train, evaluate, sweep")),
     "unknown model": (("train", "model=resnet"), ("unknown model 'resnet'", "conv_ae")),
-    "key typo": (("train", "model.latnt_dim=3"), ("model.latnt_dim", "latent_dim", "num_filters")),
+    "key typo": (("train", "model.latnt_dim=3"), ("model.latnt_dim", "latent_dim", "filters")),
     "wrong type": (("train", "trainer.epochs=many"), ("trainer.epochs", "integer")),
     "unknown group option in a sweep": (
         ("train", "-m", "threshold=youden,best"),
@@ -90,6 +90,10 @@ BAD_INPUTS = {
     # Checked from the config before any data is read (they used to cost a training).
     "percentile above 100": (("train", "threshold.q=150"), ("threshold.q=150", "0 and 100")),
     "top_k above 1": (("train", "scoring.top_k=5"), ("scoring.top_k=5", "(0, 1]")),
+    "unknown plot": (
+        ("train", "report.plots=[roc,heatmap]"),
+        ("unknown plot 'heatmap'", "roc, score_histogram"),
+    ),
     "negative mc samples": (("train", "scoring.mc_dropout.samples=-3"), ("samples=-3", ">= 0")),
     "fixed threshold without value": (
         ("train", "threshold=fixed", "threshold.value=null"),
@@ -116,6 +120,14 @@ BAD_INPUTS = {
     "command-line target outside adx": (
         ("train", "dataset._target_=os.system"),
         ("dataset._target_=os.system is outside anomaly_cli.data",),
+    ),
+    "optimizer target outside keras.optimizers": (
+        ("train", "optimizer._target_=os.system"),
+        ("optimizer._target_=os.system is outside keras.optimizers",),
+    ),
+    "debug=tiny with another dataset": (
+        ("train", "debug=tiny", "dataset=digits"),
+        ("debug=tiny brings its own data", "debug=default"),
     ),
     "target reaching through an adx module": (
         ("train", "dataset._target_=anomaly_cli.data.tabular.np"),

@@ -14,7 +14,8 @@ from anomaly_cli.overrides import check_overrides
         [],
         ["model.latent_dim=3", "trainer.epochs=2", "optimizer=sgd", "optimizer.momentum=0.5"],
         ["threshold=fixed", "threshold.value=0.2"],
-        ["dataset=synthetic", "dataset.image_size=32", "optimizer.lr=1"],  # int for a float
+        # optimizer.lr=1: an int for a float
+        ["dataset=synthetic", "dataset.preprocess.image_size=32", "optimizer.lr=1"],
         ["dataset.normal_class=[0,1]"],
         ["hydra.run.dir=somewhere", "+extra.key=1"],
         ["model=conv_ae,conv_ae", "trainer.epochs=range(1,3)"],
@@ -30,7 +31,7 @@ def test_valid_overrides_pass(overrides: list[str]):
         (
             "train",
             ["model.latnt_dim=3"],
-            "valid keys under model: _target_, dense_units, latent_dim",
+            "valid keys under model: _target_, filters, latent_dim",
         ),
         ("train", ["trainer.epoch=3"], "valid keys under trainer:"),
         ("train", ["modle=conv_ae"], "valid keys at the top level: dataset, model"),

@@ -126,6 +126,11 @@ _value = st.one_of(
     value=st.one_of(st.floats(), st.integers(), st.booleans(), st.none(), st.text(max_size=4)),
     scores=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=20),
 )
+# Integers NumPy cannot hold (found by Hypothesis), and one no float can.
+@example(strategy="fixed", value=-(2**63) - 1, scores=[0.0, 0.0])
+@example(strategy="fixed", value=10**400, scores=[0.0, 0.0])
+@example(strategy="percentile", value=10**400, scores=[0.0, 0.0])
+@example(strategy="youden", value=-(2**63) - 1, scores=[0.0, 0.0])
 def test_any_threshold_config_fits_or_is_one_line(
     strategy: str, value: object, scores: list[float]
 ):
@@ -222,7 +227,7 @@ def test_any_csv_table_loads_finite_samples_or_is_refused_in_one_line(
     cfg = compose_config("train", "dataset=tabular", f"dataset.path={path}",
                          f"dataset.normal_class={normal}")  # fmt: skip
     try:
-        splits = load_splits(cfg.dataset, 0, cfg.protocol)
+        splits = load_splits(cfg.dataset, cfg.protocol)
     except AdxUserError as error:
         _one_line(error)
         return

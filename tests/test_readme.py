@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, latest, run_adx
+from tests.conftest import REPO, latest, run_adx_in_process, shared_folder
 from tests.data.fixtures_folder import make_folder_fixture
 from tests.data.fixtures_mvtec import make_mvtec_fixture
 from tests.data.fixtures_npz import make_npz_fixture
@@ -27,21 +28,21 @@ HEAVY = "experiment="
 
 
 def readme_sections() -> list[list[str]]:
-    """The README's `adx` commands, grouped so that each group runs on its own.
+    """The README's `adx` commands, in its order, grouped so that each group runs on its own.
 
-    A code block whose commands only re-enter earlier runs (evaluate, sweep,
-    resume=) joins the group before it; every other block starts a group.
-    Groups run as separate tests, which the two test workers share.
+    A command that re-enters an earlier run (evaluate, sweep, resume=) joins
+    the group of the command before it; every other command starts a group.
+    Groups run as separate tests, which the test workers share.
     """
     text = (REPO / "README.md").read_text()
     sections: list[list[str]] = []
     for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", text, flags=re.S):
         lines = (line.strip().removeprefix("$ ") for line in block.splitlines())
-        commands = [line for line in lines if line.startswith("adx")]
-        if commands and sections and all(_reenters(c) for c in commands):
-            sections[-1].extend(commands)
-        elif commands:
-            sections.append(commands)
+        for command in (line for line in lines if line.startswith("adx")):
+            if sections and _reenters(command):
+                sections[-1].append(command)
+            else:
+                sections.append([command])
     return sections
 
 
@@ -58,22 +59,42 @@ def readme_commands() -> list[str]:
 LIGHT_SECTIONS = [s for s in ([c for c in s if HEAVY not in c] for s in readme_sections()) if s]
 
 
-def make_readme_data(root: Path) -> dict[str, str]:
-    """The files the README's commands read; returns the environment they need."""
+def make_readme_data(root: Path, caltech101: bool = True) -> dict[str, str]:
+    """The files the README's commands read; returns the environment they need.
+
+    Only seed 000's experiment reads caltech101 (most of the time spent here).
+    """
     make_folder_fixture(root / "folder_data")
     make_mvtec_fixture(root / "data" / "mvtec")
     make_npz_fixture(root)
     make_tabular_fixture(root)
     make_timeseries_fixture(root)
-    make_tfds_fixture(root)
+    make_tfds_fixture(root, caltech101=caltech101)
+    return readme_env(root)
+
+
+def readme_env(root: Path) -> dict[str, str]:
     return {"TFDS_DATA_DIR": str(root / "tfds_data")}
+
+
+@pytest.fixture(scope="session")
+def light_readme_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files the light commands read, made once: each test copies them."""
+
+    def make(root: Path) -> Path:
+        make_readme_data(root, caltech101=False)
+        return root
+
+    return shared_folder(tmp_path_factory, "readme_data", make)
 
 
 def run_readme_command(command: str, cwd: Path, env: dict[str, str]) -> None:
     args = shlex.split(command)[1:]
     verb = args[0] if args else ""
     shrink = SHRINK if verb == "train" and "--help" not in args else ()
-    result = run_adx(*args, *shrink, cwd=cwd, env=env)
+    # In this process: the CLI's own code (tests/test_in_process.py holds it to
+    # what a process does); tests/test_cli.py covers the process contract.
+    result = run_adx_in_process(*args, *shrink, cwd=cwd, env=env)
     assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
     if verb in {"train", "evaluate"} and "-m" not in args and "--help" not in args:
         assert (latest(cwd) / "metrics.json").is_file(), command
@@ -106,8 +127,9 @@ def test_the_readme_sections_hold_every_light_command():
 @pytest.mark.parametrize(
     "section", LIGHT_SECTIONS, ids=[f"{i}: {s[0][:50]}" for i, s in enumerate(LIGHT_SECTIONS)]
 )
-def test_every_readme_command_runs(section: list[str], tmp_path: Path):
-    env = make_readme_data(tmp_path)
+def test_every_readme_command_runs(section: list[str], light_readme_data: Path, tmp_path: Path):
+    shutil.copytree(light_readme_data, tmp_path, dirs_exist_ok=True)
+    env = readme_env(tmp_path)
     for command in section:
         run_readme_command(command, tmp_path, env)
 

@@ -92,8 +92,9 @@ class Splits:
     # preprocessing, skipped files).
     info: dict[str, Any] = field(default_factory=dict)
     protocol: str = CLEAN
-    # State fitted on train (scaler, PCA, z-score), JSON-ready; saved with the
-    # run so evaluate applies the same transform to new data.
+    # State fitted on train (scaler, PCA, z-score) as its `to_dict()` (see
+    # data/transforms.py); saved with the run so evaluate applies the same
+    # transform to new data.
     transform: dict[str, Any] | None = None
     # Training-only augmentation of one unbatched sample: (x, seed[2]) -> x.
     augment: Callable[[Any, Any], Any] | None = None
@@ -117,6 +118,7 @@ class Splits:
 class LoadContext:
     """What a source needs besides its own config."""
 
+    # dataset.seed: every random choice about the data (split, draws, generation).
     seed: int
     protocol: str = CLEAN
     # Unsupervised protocol: share of anomalies in the (unlabelled) training set.

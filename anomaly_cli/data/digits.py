@@ -6,8 +6,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli.data.base import LoadContext, Splits
+from anomaly_cli.data.preprocess import image_size
 from anomaly_cli.data.splits import array_splits
-from anomaly_cli.errors import AdxUserError
 
 
 def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
@@ -15,9 +15,10 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
 
     digits = load_digits()
     # Pixel intensities run 0..16; the decoder's sigmoid needs [0, 1].
-    x = upscale(digits.images / 16.0, int(cfg.image_size))[..., np.newaxis]
+    size = image_size(cfg)
+    x = upscale(digits.images / 16.0, size)[..., np.newaxis]
     ids = np.array([f"digits-{i:04d}" for i in range(len(x))])
-    info = {"source": "sklearn.datasets.load_digits", "image_size": int(cfg.image_size)}
+    info = {"source": "sklearn.datasets.load_digits", "image_size": size}
     return array_splits(x, digits.target.astype(str), ids, cfg, ctx, info)
 
 
@@ -25,8 +26,6 @@ def upscale(images: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of (N, h, w) images to (N, size, size), values kept in [0, 1]."""
     from scipy.ndimage import zoom
 
-    if size < 1:
-        raise AdxUserError(f"dataset.image_size={size} must be a positive number of pixels")
     h, w = images.shape[1:]
     if (h, w) == (size, size):
         return images.astype(np.float32)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from anomaly_cli.data.base import LoadContext, Splits
 from anomaly_cli.data.images import (
@@ -31,6 +31,7 @@ from anomaly_cli.data.images import (
     list_images,
     skipped_report,
 )
+from anomaly_cli.data.inputs import as_list, existing_dir, plain
 from anomaly_cli.data.preprocess import Augment, ImagePreprocess
 from anomaly_cli.data.splits import resolve_classes, select_splits
 from anomaly_cli.errors import AdxUserError
@@ -78,10 +79,10 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     selection = OmegaConf.create(
         {
             "normal_class": found.normal,
-            "anomaly_classes": _plain(cfg.get("anomaly_classes")),
+            "anomaly_classes": plain(cfg.get("anomaly_classes")),
             "n_anomalies": cfg.get("n_anomalies"),
             "anomaly_ratio": cfg.get("anomaly_ratio"),
-            "split": _plain(cfg.split),
+            "split": plain(cfg.split),
         }
     )
     parts, chosen = select_splits(pool, selection, ctx, found.names)
@@ -97,10 +98,6 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     return Splits(
         **parts, input_shape=prep.shape, info=info, protocol=ctx.protocol, augment=augment
     )
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def _from_dirs(cfg: DictConfig, recursive: bool) -> Found:
@@ -150,10 +147,9 @@ def _from_dirs(cfg: DictConfig, recursive: bool) -> Found:
 
 
 def _dir_list(value: Any) -> list[str]:
-    items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
-    items = [str(v) for v in items if v is not None and str(v) != ""]
+    items = [str(v) for v in as_list(value) if v is not None and str(v) != ""]
     if not items:
-        what = "is not set" if value is None else f"={_plain(value)} names no folder"
+        what = "is not set" if value is None else f"={plain(value)} names no folder"
         raise AdxUserError(
             f"dataset.abnormal_dirs {what}; the test split needs anomalies, so set "
             "dataset.abnormal_dirs=<folder> or a list [folder1,folder2]"
@@ -167,9 +163,7 @@ def _dir_list(value: Any) -> list[str]:
 
 def match_masks(anomalous: dict[str, list[Path]], mask_dir: Path, text: str) -> dict[Path, str]:
     """The mask file of each anomalous image; every image needs one, every mask an image."""
-    if not mask_dir.is_dir():
-        what = "is not a directory" if mask_dir.exists() else "does not exist"
-        raise AdxUserError(f"dataset.mask_dir={text} {what}; point it at a folder of masks")
+    existing_dir(text, "dataset.mask_dir", "point it at a folder of masks")
     groups: dict[Path, list[Path]] = {}
     for name, files in anomalous.items():
         own = mask_dir / name
@@ -224,12 +218,7 @@ def _from_root(cfg: DictConfig, recursive: bool) -> Found:
                 "dataset.root (one sub-folder per class) or dataset.normal_dir with "
                 "dataset.abnormal_dirs, not both"
             )
-    root = Path(text).expanduser()
-    if not root.is_dir():
-        what = "is not a directory" if root.exists() else "does not exist"
-        raise AdxUserError(
-            f"dataset.root={text} {what}; point it at a folder with one sub-folder per class"
-        )
+    root = existing_dir(text, "dataset.root", "point it at a folder with one sub-folder per class")
     subs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subs:
         raise AdxUserError(

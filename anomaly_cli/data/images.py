@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from anomaly_cli.data.base import Split
+from anomaly_cli.data.inputs import existing_dir, unreadable
 from anomaly_cli.data.preprocess import ImagePreprocess
 from anomaly_cli.errors import AdxUserError
 
@@ -38,10 +39,7 @@ def list_images(directory: str | os.PathLike[str], key: str, recursive: bool = F
     A missing directory or one without any image is an error naming `key`
     (the config key that pointed here) and the path.
     """
-    folder = Path(directory).expanduser()
-    if not folder.is_dir():
-        what = "is not a directory" if folder.exists() else "does not exist"
-        raise AdxUserError(f"{key}={directory} {what}; point it at a folder of images")
+    folder = existing_dir(directory, key, "point it at a folder of images")
     images = image_files(folder, recursive)
     if not images:
         raise AdxUserError(
@@ -66,7 +64,7 @@ def _decode_error(path: Path) -> str | None:
         with Image.open(path) as image:
             image.load()
     except Exception as error:  # PIL raises many kinds for broken files
-        return f"{type(error).__name__}: {error}".splitlines()[0]
+        return unreadable(error)
     return None
 
 

@@ -9,20 +9,24 @@ import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli.data.base import CLEAN, ArraySplit, LoadContext, Splits
+from anomaly_cli.data.inputs import data_seed
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.targets import resolve_target
 
 
 def load_splits(
     dataset_cfg: DictConfig,
-    seed: int,
     protocol_cfg: DictConfig | None = None,
     transform: dict[str, Any] | None = None,
     plugins: Sequence[str] = (),
 ) -> Splits:
-    """The source's splits, checked to hold only finite numbers (in-memory sources)."""
+    """The source's splits, checked to hold only finite numbers (in-memory sources).
+
+    Every random choice about the data comes from `dataset.seed`, never from
+    `trainer.seed`, so a new training seed keeps the same split.
+    """
     ctx = LoadContext(
-        seed=seed,
+        seed=data_seed(dataset_cfg),
         protocol=str(protocol_cfg.name) if protocol_cfg is not None else CLEAN,
         contamination=float(protocol_cfg.get("contamination", 0.1)) if protocol_cfg else 0.1,
         transform=transform,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from anomaly_cli.data.base import ANOMALY, CLEAN, NORMAL, LoadContext, Splits
 from anomaly_cli.data.images import (
@@ -29,6 +29,7 @@ from anomaly_cli.data.images import (
     image_files,
     skipped_report,
 )
+from anomaly_cli.data.inputs import as_list, existing_dir
 from anomaly_cli.data.preprocess import Augment, ImagePreprocess
 from anomaly_cli.data.splits import UNUSED, check_splits, limit_anomalies, resolve_classes
 from anomaly_cli.errors import AdxUserError
@@ -143,10 +144,7 @@ def category_folder(root: Any, category: Any) -> Path:
     hint = f"point dataset.root at the MVTec AD folder that holds the categories ({LAYOUT})"
     if root is None:
         raise AdxUserError(f"dataset.root is not set; {hint}")
-    base = Path(str(root)).expanduser()
-    if not base.is_dir():
-        what = "is not a directory" if base.exists() else "does not exist"
-        raise AdxUserError(f"dataset.root={root} {what}; {hint}")
+    base = existing_dir(root, "dataset.root", hint)
     found = categories(base)
     folder = base / str(category)
     if category is None or str(category) not in found:
@@ -225,7 +223,7 @@ def chosen_defects(value: Any, defects: list[str]) -> list[str]:
     """dataset.anomaly_classes as defect names (null: every defect)."""
     if value is None:
         return list(defects)
-    wanted = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    wanted = as_list(value)
     if GOOD in [str(v) for v in wanted]:
         raise AdxUserError(
             f"dataset.anomaly_classes={value} names {GOOD}, MVTec's normal class; "

@@ -2,7 +2,8 @@
 
 The file holds `train_images`, `train_labels`, `val_images`, `val_labels`,
 `test_images` and `test_labels` (how MedMNIST ships, e.g. pneumoniamnist.npz).
-One or more labels are normal, the others (or `anomaly_labels`) anomalies.
+One or more classes are normal (`normal_class`: label ints or `class_names`),
+the others (or `anomaly_classes`) anomalies.
 With `use_file_splits` (default) the file's own splits are kept, so numbers
 compare with published MedMNIST results: train keeps its normal samples only
 (the anomalies it drops are counted in data.json), val and test stay as they
@@ -20,6 +21,7 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from anomaly_cli.data.base import ANOMALY, CLEAN, NORMAL, ArraySplit, LoadContext, Splits
+from anomaly_cli.data.inputs import as_list, existing_file, unreadable
 from anomaly_cli.data.preprocess import Augment, ImagePreprocess
 from anomaly_cli.data.splits import (
     UNUSED,
@@ -95,38 +97,34 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
 def choose_labels(
     cfg: DictConfig, names: dict[int, str], path: Path
 ) -> tuple[list[int], list[int]]:
-    """Normal and anomaly labels from dataset.normal_label / anomaly_labels."""
-    normal = resolve_labels(cfg.get("normal_label"), names, "dataset.normal_label", path)
-    chosen = cfg.get("anomaly_labels")
+    """Normal and anomaly labels from dataset.normal_class / anomaly_classes."""
+    normal = resolve_labels(cfg.get("normal_class"), names, "dataset.normal_class", path)
+    chosen = cfg.get("anomaly_classes")
     if chosen is None:
         anomalous = [label for label in names if label not in normal]
         if not anomalous:
             raise AdxUserError(
-                f"dataset.normal_label={cfg.get('normal_label')} leaves no anomaly label in "
+                f"dataset.normal_class={cfg.get('normal_class')} leaves no anomaly label in "
                 f"{path}; labels present: {_shown(names)}"
             )
         return normal, anomalous
-    anomalous = resolve_labels(chosen, names, "dataset.anomaly_labels", path)
+    anomalous = resolve_labels(chosen, names, "dataset.anomaly_classes", path)
     both = sorted(set(normal) & set(anomalous))
     if both:
         raise AdxUserError(
-            f"dataset.anomaly_labels repeats the normal label {', '.join(map(str, both))}; "
+            f"dataset.anomaly_classes repeats the normal label {', '.join(map(str, both))}; "
             "a label is either normal or an anomaly"
         )
     return normal, anomalous
 
 
 def _npz_path(value: Any) -> Path:
-    if value is None or not str(value).strip():
-        raise AdxUserError(
-            "dataset.path is not set; pass dataset.path=<file>.npz "
-            f"(arrays {', '.join(EXPECTED)}, as MedMNIST ships them)"
-        )
-    path = Path(str(value)).expanduser()
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise AdxUserError(f"dataset.path={value} {what}; point it at a MedMNIST-style .npz file")
-    return path
+    return existing_file(
+        value,
+        "dataset.path",
+        "point it at a MedMNIST-style .npz file",
+        f"pass dataset.path=<file>.npz (arrays {', '.join(EXPECTED)}, as MedMNIST ships them)",
+    )
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -145,9 +143,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise
     except (OSError, ValueError, AttributeError, TypeError) as error:
         # Not a zip, a bare .npy, or object arrays (which need pickle).
-        why = f"{type(error).__name__}: {error}".splitlines()[0]
         raise AdxUserError(
-            f"dataset.path={path} cannot be read as an .npz of arrays ({why}); "
+            f"dataset.path={path} cannot be read as an .npz of arrays ({unreadable(error)}); "
             "save it with numpy.savez"
         ) from None
     for split in SPLITS:
@@ -230,7 +227,7 @@ def label_names(labels: dict[str, np.ndarray], class_names: Any, path: Path) -> 
 
 def resolve_labels(value: Any, names: dict[int, str], key: str, path: Path) -> list[int]:
     """Labels for a config value: a label int or a class name, or a list of them."""
-    wanted = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    wanted = as_list(value)
     by_name = {name: label for label, name in names.items()}
     found, unknown = [], []
     for item in wanted:

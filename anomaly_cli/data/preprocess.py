@@ -36,11 +36,7 @@ class ImagePreprocess:
     def from_config(cls, cfg: DictConfig | dict[str, Any]) -> ImagePreprocess:
         """Validate dataset.preprocess; every bad value is one line naming the key."""
         cfg = OmegaConf.to_container(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
-        size = cfg.get("image_size", 64)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise AdxUserError(
-                f"dataset.preprocess.image_size={size} must be a positive number of pixels"
-            )
+        size = _checked_size(cfg.get("image_size", 64))
         crop = str(cfg.get("crop", "center"))
         if crop not in CROPS:
             raise AdxUserError(f"dataset.preprocess.crop={crop}; choose one of: {', '.join(CROPS)}")
@@ -93,6 +89,20 @@ class ImagePreprocess:
         mask = mask[..., 0]
         mask.set_shape((self.image_size, self.image_size))
         return mask
+
+
+def image_size(dataset_cfg: DictConfig) -> int:
+    """dataset.preprocess.image_size of a source that generates or resizes its own arrays."""
+    preprocess = dataset_cfg.get("preprocess") or {}
+    return _checked_size(preprocess.get("image_size"))
+
+
+def _checked_size(size: Any) -> int:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise AdxUserError(
+            f"dataset.preprocess.image_size={size} must be a positive number of pixels"
+        )
+    return size
 
 
 def _value_range(value: Any) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from anomaly_cli.checks import is_integer, is_number
 from anomaly_cli.data.base import (
@@ -33,6 +33,7 @@ from anomaly_cli.data.base import (
     Split,
     Splits,
 )
+from anomaly_cli.data.inputs import as_list, data_seed, shown
 from anomaly_cli.errors import AdxUserError
 
 UNUSED = -1  # label of a sample of neither the normal nor an anomaly class
@@ -41,7 +42,7 @@ PROTOCOLS = (CLEAN, TRANSDUCTIVE, UNSUPERVISED)
 
 def resolve_classes(value: Any, names: Sequence[str], key: str) -> list[str]:
     """Class names for a config value: a name or an index, or a list of them."""
-    wanted = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    wanted = as_list(value)
     found, unknown = [], []
     for item in wanted:
         text = str(item)
@@ -52,9 +53,8 @@ def resolve_classes(value: Any, names: Sequence[str], key: str) -> list[str]:
         else:
             unknown.append(text)
     if not wanted or unknown:
-        shown = ", ".join(names[:60]) + (f", ... ({len(names)} in all)" if len(names) > 60 else "")
         raise AdxUserError(
-            f"{key}={value} is not a class of this dataset; classes present: {shown}"
+            f"{key}={value} is not a class of this dataset; classes present: {shown(names, 60)}"
         )
     return list(dict.fromkeys(found))
 
@@ -122,6 +122,7 @@ def check_sampling(dataset: DictConfig, protocol: DictConfig | None) -> None:
     """The sampling settings of a dataset and protocol config, before any data is read."""
     name = str(protocol.get("name")) if protocol is not None else CLEAN
     contamination = protocol.get("contamination", 0.1) if protocol is not None else 0.1
+    data_seed(dataset)
     check_anomaly_draw(dataset, name, contamination)
     if name == CLEAN and dataset.get("split") is not None:
         split_weights(dataset.split)

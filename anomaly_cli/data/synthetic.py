@@ -11,12 +11,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from anomaly_cli.data.base import LoadContext, Splits
+from anomaly_cli.data.preprocess import image_size
 from anomaly_cli.data.splits import array_splits
 from anomaly_cli.errors import AdxUserError
 
 
 def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
-    size, patch = int(cfg.image_size), int(cfg.patch_size)
+    size, patch = image_size(cfg), int(cfg.patch_size)
     if not 0 < patch < size:
         raise AdxUserError(
             f"dataset.patch_size={patch} must lie between 1 and image_size-1 ({size - 1})"

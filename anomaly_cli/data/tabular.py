@@ -1,11 +1,12 @@
-"""Rows of a CSV or parquet table as samples; a label column names each row's class.
+"""Rows of a CSV or parquet table as samples; a class column names each row's class.
 
-The features are every column but the label and id (or `feature_columns`),
+The features are every column but the class and id (or `feature_columns`),
 text columns one-hot encoded on request. Missing values are filled with the
 train median, numbers are scaled and the result optionally reduced by PCA
-(seed 003). All of it is fitted on the train split only and kept as plain
-JSON in `Splits.transform`; `adx evaluate` hands it back in `ctx.transform`,
-so new rows go through the training run's transform instead of a refit.
+(seed 003). All of it is fitted on the train split only
+(`tabular_transform.TabularTransform`) and kept as JSON in `Splits.transform`;
+`adx evaluate` hands it back in `ctx.transform`, so new rows go through the
+training run's transform instead of a refit.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig
 
 from anomaly_cli.data.base import ANOMALY, NORMAL, ArraySplit, LoadContext, Splits
+from anomaly_cli.data.inputs import as_list, as_text, existing_file, shown
 from anomaly_cli.data.splits import class_labels, natural_order, protocol_indices
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.data.tabular_transform import FIT_KEYS, TabularTransform
+from anomaly_cli.data.transforms import SavedTransformError
+from anomaly_cli.errors import AdxUserError, first_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,9 +34,8 @@ CHOICES = {
     "categorical": ("onehot", "error"),
     "missing": ("impute", "error"),
 }
-# Settings that decide the fitted transform: evaluate reapplies the saved one,
-# so it refuses a different value instead of silently ignoring it.
-FIT_KEYS = ("feature_columns", "categorical", "scaler", "pca_components")
+# FIT_KEYS decide the fitted transform: evaluate reapplies the saved one, so it
+# refuses a different value instead of silently ignoring it.
 FITTED, REUSED = "fitted on train", "reused from the training run"
 
 
@@ -42,17 +45,17 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
             raise AdxUserError(f"dataset.{key}={cfg.get(key)}; choose one of: {', '.join(allowed)}")
     path = table_path(cfg.get("path"))
     frame = read_table(path)
-    label_column = _named_column(frame, cfg.get("label_column"), "dataset.label_column", path)
+    class_column = _named_column(frame, cfg.get("class_column"), "dataset.class_column", path)
     id_column = None
     if cfg.get("id_column") is not None:
         id_column = _named_column(frame, cfg.id_column, "dataset.id_column", path)
     ids = row_ids(frame, id_column, path)
-    classes = as_text(frame[label_column])
+    classes = as_text(frame[class_column])
     labelled = np.array([c is not None for c in classes], dtype=bool)
     if not labelled.any():
         raise AdxUserError(
-            f"{path} has no row with a value in column '{label_column}'; "
-            "fill in the labels or choose another dataset.label_column"
+            f"{path} has no row with a value in column '{class_column}'; "
+            "fill in the classes or choose another dataset.class_column"
         )
     rows_in_file = len(frame)
     frame = frame[labelled].reset_index(drop=True)
@@ -61,7 +64,7 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     names = sorted(set(classes), key=natural_order)
     if cfg.get("normal_class") is None:
         raise AdxUserError(
-            f"dataset.normal_class is not set; classes in column '{label_column}': "
+            f"dataset.normal_class is not set; classes in column '{class_column}': "
             f"{', '.join(names[:60])}"
         )
     labels = class_labels(classes, names, cfg)
@@ -69,31 +72,31 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     used = np.unique(np.concatenate(list(parts.values())))
 
     if ctx.transform is None:
-        numeric, categorical = feature_columns(frame, cfg, path, (label_column, id_column))
+        numeric, categorical = feature_columns(frame, cfg, path, (class_column, id_column))
         check_values(frame, used, numeric + categorical, cfg, path)
-        state = fit_transform(frame.iloc[parts["train"]], numeric, categorical, cfg, ctx.seed)
+        fitted = fit_transform(frame.iloc[parts["train"]], numeric, categorical, cfg, ctx.seed)
     else:
-        state = saved_transform(ctx.transform, cfg, frame, path)
-        check_values(frame, used, transform_columns(state), cfg, path)
-    x = np.zeros((len(frame), output_width(state)), np.float32)
-    x[used] = apply_transform(state, frame.iloc[used])
+        fitted = saved_transform(ctx.transform, cfg, frame, path)
+        check_values(frame, used, fitted.columns, cfg, path)
+    x = np.zeros((len(frame), fitted.width), np.float32)
+    x[used] = fitted.apply(frame.iloc[used])
 
     pool = ArraySplit(ids=ids, labels=labels, classes=classes, x=x)
     info = {
         "source": "tabular",
         "path": str(path),
-        "label_column": label_column,
+        "class_column": class_column,
         "id_column": id_column,
         "rows": rows_in_file,
         # Rows without a label cannot be scored, so they are left out.
         "rows_dropped": int(rows_in_file - len(frame)),
-        "feature_columns": transform_columns(state),
-        "features": state["features"],
-        "categories": {col: len(cats) for col, cats in state["categories"].items()},
+        "feature_columns": fitted.columns,
+        "features": fitted.features,
+        "categories": {col: len(cats) for col, cats in fitted.categories.items()},
         "missing": cfg.missing,
-        "imputed_values": _missing_counts(frame.iloc[used], transform_columns(state)),
-        "scaler": state["scaler"]["kind"],
-        "pca": _pca_info(state["pca"]),
+        "imputed_values": _missing_counts(frame.iloc[used], fitted.columns),
+        "scaler": fitted.scaler.kind,
+        "pca": None if fitted.pca is None else fitted.pca.describe(),
         "transform": FITTED if ctx.transform is None else REUSED,
         "classes": names,
         "normal_classes": sorted(set(classes[labels == NORMAL]), key=natural_order),
@@ -105,19 +108,13 @@ def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
         input_shape=(int(x.shape[1]),),
         info=info,
         protocol=ctx.protocol,
-        transform=state,
+        transform=fitted.to_dict(),
     )
 
 
 def table_path(value: Any) -> Path:
-    if value is None:
-        raise AdxUserError(
-            "dataset.path is not set; point it at a .csv or .parquet file (dataset.path=rows.csv)"
-        )
-    path = Path(str(value)).expanduser()
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise AdxUserError(f"dataset.path={value} {what}; point it at a .csv or .parquet file")
+    fix = "point it at a .csv or .parquet file"
+    path = existing_file(value, "dataset.path", fix, f"{fix} (dataset.path=rows.csv)")
     if path.suffix.lower() not in READERS:
         raise AdxUserError(
             f"dataset.path={value} is neither .csv nor .parquet; save the table in one of them"
@@ -136,35 +133,21 @@ def read_table(path: Path) -> pd.DataFrame:
     except ImportError as error:
         raise AdxUserError(f"{path}: reading parquet needs pyarrow ({error})") from error
     except Exception as error:  # pandas raises many kinds for unreadable files
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise AdxUserError(f"dataset.path={path} cannot be read as a table: {first}") from error
+        raise AdxUserError(
+            f"dataset.path={path} cannot be read as a table: {first_lines(error)}"
+        ) from error
     frame.columns = [str(c) for c in frame.columns]
     if frame.empty:
         raise AdxUserError(f"dataset.path={path} holds no rows; point it at a table with data")
     return frame
 
 
-def as_text(column: pd.Series) -> np.ndarray:
-    """Each value as text, None where missing; 1.0 reads "1", so a label column
-    that pandas turned into floats (because of a gap) still matches normal_class=1."""
-    import pandas as pd
-
-    def text(value: Any) -> str | None:
-        if pd.isna(value):
-            return None
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return str(value)
-
-    return np.array([text(v) for v in column], dtype=object)
-
-
 def _named_column(frame: pd.DataFrame, name: Any, key: str, path: Path) -> str:
     if name is None:
-        raise AdxUserError(f"{key} is not set; columns of {path}: {_shown(frame.columns)}")
+        raise AdxUserError(f"{key} is not set; columns of {path}: {shown(frame.columns)}")
     if str(name) not in frame.columns:
         raise AdxUserError(
-            f"{key}={name} is not a column of {path}; columns: {_shown(frame.columns)}"
+            f"{key}={name} is not a column of {path}; columns: {shown(frame.columns)}"
         )
     return str(name)
 
@@ -201,13 +184,12 @@ def feature_columns(
     if listed is None:
         chosen = [c for c in frame.columns if c not in exclude]
     else:
-        items = list(listed) if isinstance(listed, (list, tuple, ListConfig)) else [listed]
-        chosen = list(dict.fromkeys(str(c) for c in items))
+        chosen = list(dict.fromkeys(str(c) for c in as_list(listed)))
         unknown = [c for c in chosen if c not in frame.columns]
         if unknown:
             raise AdxUserError(
                 f"dataset.feature_columns names {', '.join(unknown)}, not in {path}; "
-                f"columns: {_shown(frame.columns)}"
+                f"columns: {shown(frame.columns)}"
             )
         reserved = [c for c in chosen if c in exclude]
         if reserved:
@@ -277,11 +259,8 @@ def fit_transform(
     categorical: list[str],
     cfg: DictConfig,
     seed: int,
-) -> dict[str, Any]:
-    """Fit imputer, scaler, one-hot categories and PCA on the train rows; JSON-ready state."""
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
-
+) -> TabularTransform:
+    """Imputer, scaler, one-hot categories and PCA, fitted on the train rows."""
     values = train[numeric].to_numpy(np.float64, na_value=np.nan)
     unfillable = [c for c, col in zip(numeric, values.T, strict=True) if np.isnan(col).all()]
     if unfillable:
@@ -289,134 +268,58 @@ def fit_transform(
             f"column(s) {', '.join(unfillable)} have no value in the {len(train)} train rows, "
             "so no median can be fitted; leave them out via dataset.feature_columns"
         )
-    medians = np.zeros(0)
-    scaler: dict[str, Any] = {"kind": str(cfg.scaler)}
-    if numeric:
-        medians = SimpleImputer(strategy="median").fit(values).statistics_
-        filled = np.where(np.isnan(values), medians, values)
-        if cfg.scaler == "standard":
-            fitted = StandardScaler().fit(filled)
-            scaler.update(mean=fitted.mean_.tolist(), scale=fitted.scale_.tolist())
-        elif cfg.scaler == "minmax":
-            fitted = MinMaxScaler().fit(filled)
-            scaler.update(min=fitted.data_min_.tolist(), max=fitted.data_max_.tolist())
-    categories = {
-        col: sorted({v for v in as_text(train[col]) if v is not None}, key=natural_order)
-        for col in categorical
-    }
-    state: dict[str, Any] = {
-        "kind": "tabular",
-        "settings": {key: _plain(cfg.get(key)) for key in FIT_KEYS},
-        "numeric_columns": list(numeric),
-        "medians": medians.tolist(),
-        "scaler": scaler,
-        "categories": categories,
-        "features": list(numeric) + [f"{c}={v}" for c, cats in categories.items() for v in cats],
-        "pca": None,
-    }
-    if cfg.get("pca_components") is not None:
-        state["pca"] = _fit_pca(_encode(state, train), cfg.pca_components, seed)
-    return state
-
-
-def _fit_pca(train_x: np.ndarray, wanted: Any, seed: int) -> dict[str, Any]:
-    from sklearn.decomposition import PCA
-
-    limit = min(train_x.shape)
+    settings = {key: _setting(cfg.get(key)) for key in FIT_KEYS}
+    fitted = TabularTransform.fit(train, numeric, categorical, settings)
+    wanted = settings["pca_components"]
+    if wanted is None:
+        return fitted
+    features = len(fitted.features)
+    limit = min(len(train), features)
     if isinstance(wanted, bool) or not isinstance(wanted, int) or not 1 <= wanted <= limit:
         raise AdxUserError(
             f"dataset.pca_components={wanted} must be a whole number from 1 to {limit} "
-            f"({train_x.shape[1]} features, {train_x.shape[0]} train rows)"
+            f"({features} features, {len(train)} train rows)"
         )
-    pca = PCA(n_components=wanted, svd_solver="full", random_state=seed).fit(train_x)
-    return {
-        "mean": pca.mean_.tolist(),
-        "components": pca.components_.tolist(),
-        "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
-    }
-
-
-def apply_transform(state: dict[str, Any], rows: pd.DataFrame) -> np.ndarray:
-    """Model inputs (float32) for `rows` from a fitted state."""
-    x = _encode(state, rows)
-    if state["pca"] is not None:
-        pca = state["pca"]
-        x = (x - np.asarray(pca["mean"])) @ np.asarray(pca["components"]).T
-    return x.astype(np.float32)
-
-
-def _encode(state: dict[str, Any], rows: pd.DataFrame) -> np.ndarray:
-    """Imputed, scaled numbers and one-hot categories (unseen ones: all zeros), before PCA."""
-    numeric = rows[state["numeric_columns"]].to_numpy(np.float64, na_value=np.nan)
-    numeric = np.where(np.isnan(numeric), np.asarray(state["medians"]), numeric)
-    scaler = state["scaler"]
-    if scaler["kind"] == "standard":
-        numeric = (numeric - np.asarray(scaler["mean"])) / np.asarray(scaler["scale"])
-    elif scaler["kind"] == "minmax":
-        low, high = np.asarray(scaler["min"]), np.asarray(scaler["max"])
-        span = np.where(high > low, high - low, 1.0)  # a constant column maps to 0
-        numeric = (numeric - low) / span
-    onehot = []
-    for col, cats in state["categories"].items():
-        text = as_text(rows[col])
-        onehot += [(text == category).astype(np.float64)[:, None] for category in cats]
-    return np.hstack([numeric, *onehot]) if onehot else numeric
+    return fitted.with_pca(train, wanted, seed)
 
 
 def saved_transform(
     state: dict[str, Any], cfg: DictConfig, frame: pd.DataFrame, path: Path
-) -> dict[str, Any]:
-    """The training run's state, after checking it fits this config and table."""
+) -> TabularTransform:
+    """The training run's transform, after checking it fits this config and table."""
     from pandas.api.types import is_numeric_dtype
 
-    if state.get("kind") != "tabular":
+    try:
+        fitted = TabularTransform.from_dict(state)
+    except SavedTransformError:
         raise AdxUserError(
             "the run's data_transform.json is not a tabular transform; "
             "evaluate a run that was trained with dataset=tabular"
-        )
+        ) from None
     for key in FIT_KEYS:
-        now, then = _plain(cfg.get(key)), state["settings"][key]
+        now, then = _setting(cfg.get(key)), fitted.settings.get(key)
         if now != then:
             raise AdxUserError(
                 f"dataset.{key}={now} differs from the training run's {then}; evaluate "
                 "reapplies that run's fitted transform, so drop the override"
             )
-    absent = [c for c in transform_columns(state) if c not in frame.columns]
+    absent = [c for c in fitted.columns if c not in frame.columns]
     if absent:
         raise AdxUserError(
             f"dataset.path={path} lacks column(s) {', '.join(absent)} that the training run "
-            f"used; columns present: {_shown(frame.columns)}"
+            f"used; columns present: {shown(frame.columns)}"
         )
-    text = [c for c in state["numeric_columns"] if not is_numeric_dtype(frame[c])]
+    text = [c for c in fitted.numeric_columns if not is_numeric_dtype(frame[c])]
     if text:
         raise AdxUserError(
             f"column(s) {', '.join(text)} of {path} hold text, but were numbers in the "
             "training run; fix the values in the file"
         )
-    return state
+    return fitted
 
 
-def transform_columns(state: dict[str, Any]) -> list[str]:
-    return [*state["numeric_columns"], *state["categories"]]
-
-
-def output_width(state: dict[str, Any]) -> int:
-    return len(state["pca"]["components"]) if state["pca"] else len(state["features"])
-
-
-def _pca_info(pca: dict[str, Any] | None) -> dict[str, Any] | None:
-    if pca is None:
-        return None
-    explained = float(sum(pca["explained_variance_ratio"]))
-    return {"components": len(pca["components"]), "explained_variance": round(explained, 6)}
-
-
-def _plain(value: Any) -> Any:
+def _setting(value: Any) -> Any:
+    """A FIT_KEYS value as saved: lists as lists of text, so 1 and "1" compare equal."""
     if isinstance(value, (list, tuple, ListConfig)):
         return [str(v) for v in value]
     return value
-
-
-def _shown(columns: Sequence[Any]) -> str:
-    names = [str(c) for c in columns]
-    return ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")

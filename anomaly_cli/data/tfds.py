@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,7 +121,9 @@ class TfdsSplit(Split):
 
 def load(cfg: DictConfig, ctx: LoadContext) -> Splits:
     name = str(cfg.name)
-    data_dir = cfg.get("data_dir")
+    # TFDS reads $TFDS_DATA_DIR once, when it is imported; read it per run, so
+    # every run of one process (a notebook, an in-process test) sees the current one.
+    data_dir = cfg.get("data_dir") or os.environ.get("TFDS_DATA_DIR")
     data_dir = str(Path(str(data_dir)).expanduser().resolve()) if data_dir else None
     builder = _builder(name, data_dir)
     image_key, label_key = _feature_keys(builder, name, cfg)

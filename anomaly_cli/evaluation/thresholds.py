@@ -10,6 +10,7 @@ validation without sitting exactly on a validation sample.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,6 +42,15 @@ def predict(scores: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(scores) > threshold).astype(np.int8)
 
 
+def _finite_number(value: object) -> bool:
+    """A number a float can hold: YAML ints may exceed 64 bits (NumPy cannot test
+    those) or even a float (1e400 written out as an integer)."""
+    try:
+        return is_number(value) and math.isfinite(float(value))  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+
+
 def check_threshold(cfg: DictConfig) -> None:
     """Every setting of the threshold group, before any score exists."""
     strategy = cfg.get("strategy")
@@ -50,7 +60,7 @@ def check_threshold(cfg: DictConfig) -> None:
         )
     if strategy == "fixed":
         value = cfg.get("value")
-        if not is_number(value) or not np.isfinite(value):
+        if not _finite_number(value):
             raise AdxUserError(
                 f"threshold=fixed needs a number in threshold.value, got "
                 f"{'null' if value is None else value}; "

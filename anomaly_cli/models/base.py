@@ -1,8 +1,17 @@
-"""The interface every detector implements.
+"""The interface every detector implements, and the base of the autoencoder family.
 
-`score(x)` returns one float per sample, higher = more anomalous;
-`anomaly_map(x)` returns a per-pixel map for image models. Both accept a
-NumPy array or a batched tf.data.Dataset and return NumPy arrays.
+`AnomalyModel` is all a model needs to be: it scores a batch (`score_batch`,
+higher = more anomalous), says which samples it accepts (`accepts`) and
+declares its settings once (`hyperparameters`, see models/hyperparameters.py).
+`score(x)` and `anomaly_map(x)` take a NumPy array or a batched
+tf.data.Dataset and return NumPy arrays.
+
+`ReconstructionModel` is the base of the models that rebuild their input:
+a training loss and a score chosen among the reconstruction errors,
+`reconstruct`, and per-pixel error maps for images.
+
+A new model is one module (a subclass of either, registered with Keras) and
+one YAML in configs/model/ whose keys are its hyperparameters.
 
 Models with state beyond their weights (a hypersphere centre, a warm-up
 switch, the training set's mean latent) use the training hooks, which the
@@ -14,14 +23,20 @@ non-trainable weights, so it is saved in the .keras checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
+import yaml
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.models.hyperparameters import Hyperparameter
+from anomaly_cli.models.legacy import upgrade
+from anomaly_cli.scoring.batches import map_batches
 from anomaly_cli.scoring.reconstruction import (
     DEFAULT_TOP_K,
     ERRORS,
@@ -33,35 +48,81 @@ from anomaly_cli.scoring.reconstruction import (
 # The score of models that compare two latents, or a latent with a reference.
 LATENT_DISTANCE = "latent_distance"
 
+# What a model may accept, and the rank of such a sample ("any": every rank).
+SAMPLE_KINDS = ("image", "sequence", "any")
+_RANKS = {"image": 3, "sequence": 2}
+
+
+def batch_inputs(data: Any) -> Any:
+    """The inputs of a batch as fit() hands it to a custom train_step/test_step:
+    x alone, or x of an (x, y) / (x, y, weights) tuple."""
+    return data[0] if isinstance(data, tuple | list) else data
+
 
 class AnomalyModel(keras.Model):
-    """A keras.Model that can score samples. Subclasses define call() and layers."""
+    """A keras.Model that scores samples. Subclasses set `accepts` and
+    `hyperparameters`, build their layers in __init__ and define
+    `score_batch` (and `call`, which Keras needs to build and save them)."""
 
-    # The values model.loss and model.score may take; models with their own
-    # objective or score (Deep SVDD's distance) narrow or extend them.
-    loss_kinds: tuple[str, ...] = LOSSES
-    score_kinds: tuple[str, ...] = ERRORS
+    # The name the config gives the model, for messages (model=conv_ae ...).
+    model_name: ClassVar[str] = ""
+    # The samples the model takes: "image" (height, width, channels),
+    # "sequence" (steps, channels) or "any" (flattened).
+    accepts: ClassVar[str] = ""
+    # The values model.score may take; the first is the default.
+    score_kinds: ClassVar[tuple[str, ...]] = ()
+    # Settings beyond sample_shape; merged along the class hierarchy, so a
+    # subclass adds its own and may replace an inherited default.
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "score": Hyperparameter(None, attribute="score_name"),
+    }
 
-    def __init__(
-        self, sample_shape: tuple[int, ...], loss: str = "mse", score: str = "mse", **kwargs: Any
-    ):
-        super().__init__(**kwargs)
-        for key, value, allowed in (
-            ("loss", loss, self.loss_kinds),
-            ("score", score, self.score_kinds),
-        ):
-            if value not in allowed:
-                raise AdxUserError(
-                    f"model.{key}={value} is not supported; choose one of: {', '.join(allowed)}"
-                )
-        self.sample_shape = tuple(int(d) for d in sample_shape)
-        self.loss_name = loss
-        self.score_name = score
-        # A scoring-time option (scoring.top_k), not part of the model's config.
-        self.top_k = DEFAULT_TOP_K
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        merged: dict[str, Hyperparameter] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(vars(klass).get("hyperparameters", {}))
+        cls.hyperparameters = merged
 
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        declared = type(self).hyperparameters
+        # Keras' own constructor arguments (name, trainable, dtype) pass through.
+        keras_args = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k in config}
+        unknown = sorted(set(config) - set(declared))
+        if unknown:
+            raise AdxUserError(
+                f"model.{unknown[0]}={config[unknown[0]]} is not a setting of "
+                f"model={self.model_name}; its settings are: {', '.join(sorted(declared))}"
+            )
+        super().__init__(**keras_args)
+        self.sample_shape = require_shape(self.model_name, sample_shape, self.accepts)
+        for key, spec in declared.items():
+            value = config.get(key, spec.default)
+            if key == "score" and value is None:
+                value = self.score_kinds[0]
+            setattr(self, spec.attribute_for(key), spec.check(key, value))
+        if self.score_name not in self.score_kinds:
+            raise AdxUserError(
+                f"model.score={self.score_name} is not supported; "
+                f"choose one of: {', '.join(self.score_kinds)}"
+            )
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> AnomalyModel:
+        """Rebuild from a checkpoint's config; configs written before a setting was
+        renamed (legacy.RETIRED) are upgraded first, so old checkpoints still load."""
+        return super().from_config(upgrade(dict(config)), custom_objects)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["sample_shape"] = list(self.sample_shape)
+        for key, spec in type(self).hyperparameters.items():
+            config[key] = getattr(self, spec.attribute_for(key))
+        return config
+
+    # Scoring.
     def set_score(self, score: str) -> None:
-        """Score with another reduction (model.score=...) than the one trained with."""
+        """Score with another kind (model.score=...) than the one trained with."""
         if score not in self.score_kinds:
             raise AdxUserError(
                 f"model.score={score} is not supported by {type(self).__name__}; "
@@ -69,8 +130,42 @@ class AnomalyModel(keras.Model):
             )
         self.score_name = score
 
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
+        """One score per sample of one batch, higher = more anomalous. top_k is the
+        fraction a top_k_mean score averages (scoring.top_k); scores without that
+        reduction ignore it."""
+        raise NotImplementedError(f"{type(self).__name__} must define score_batch")
+
+    def score(
+        self,
+        data: np.ndarray | tf.data.Dataset,
+        batch_size: int = 256,
+        top_k: float = DEFAULT_TOP_K,
+    ) -> np.ndarray:
+        return map_batches(data, batch_size, lambda x: self.score_batch(x, top_k))
+
+    @property
+    def produces_maps(self) -> bool:
+        """Whether anomaly_map gives per-pixel maps of images (pixel metrics, heatmaps)."""
+        return False
+
+    def anomaly_map(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
+        if not self.produces_maps:
+            raise AdxUserError(
+                f"model={self.model_name} scores whole samples and gives no per-pixel "
+                "anomaly maps; use a model that reconstructs images for maps"
+            )
+        return map_batches(data, batch_size, self.map_batch)
+
+    def map_batch(self, x: np.ndarray) -> np.ndarray:
+        """Per-pixel anomaly map (N, H, W) of one batch of images; models whose
+        produces_maps is true define it."""
+        raise NotImplementedError(f"{type(self).__name__} must define map_batch")
+
+    # Training.
     def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        self.compile(optimizer=optimizer, loss=self.loss_name)
+        """Models with their own train_step compute their loss there."""
+        self.compile(optimizer=optimizer)
 
     # Training hooks; `samples` holds the train split's x batches in a fixed order.
     def prepare_training(self, samples: tf.data.Dataset) -> None:
@@ -95,20 +190,45 @@ class AnomalyModel(keras.Model):
     def has_finish_training(self) -> bool:
         return type(self).finish_training is not AnomalyModel.finish_training
 
-    # Scoring.
-    def reconstruct(self, x: Any) -> np.ndarray:
-        return np.asarray(self.predict_on_batch(x))
 
-    def score_batch(self, x: np.ndarray) -> np.ndarray:
-        """One score per sample of one batch; by default the reconstruction error."""
-        return reconstruction_error(x, self.reconstruct(x), self.score_name, self.top_k)
+class ReconstructionModel(AnomalyModel):
+    """A detector that rebuilds its input: trained on a reconstruction loss
+    (`loss`), scored by a reconstruction error (`score`), with error maps."""
 
+    loss_kinds: ClassVar[tuple[str, ...]] = LOSSES
+    score_kinds: ClassVar[tuple[str, ...]] = ERRORS
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "loss": Hyperparameter("mse", attribute="loss_name"),
+        "score": Hyperparameter("mse", attribute="score_name"),
+    }
     # The error an anomaly map shows when the score has no per-pixel form
     # (a latent distance); otherwise maps show the error the score reduces.
     map_error = "mse"
 
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        if self.loss_name not in self.loss_kinds:
+            raise AdxUserError(
+                f"model.loss={self.loss_name} is not supported; "
+                f"choose one of: {', '.join(self.loss_kinds)}"
+            )
+
+    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
+        # Keras' own train_step needs the loss compiled in; a model with its own
+        # train_step (VAE, IAEAD) computes it there, from loss_name.
+        if type(self).train_step is ReconstructionModel.train_step:
+            self.compile(optimizer=optimizer, loss=self.loss_name)
+        else:
+            self.compile(optimizer=optimizer)
+
+    def reconstruct(self, x: Any) -> np.ndarray:
+        return np.asarray(self.predict_on_batch(x))
+
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
+        """The reconstruction error model.score names, one per sample."""
+        return reconstruction_error(x, self.reconstruct(x), self.score_name, top_k)
+
     def map_batch(self, x: np.ndarray) -> np.ndarray:
-        """Per-pixel anomaly map (N, H, W) of one batch of images."""
         kind = self.score_name if self.score_name in ERRORS else self.map_error
         return error_map(x, self.reconstruct(x), kind)
 
@@ -116,45 +236,17 @@ class AnomalyModel(keras.Model):
     def produces_maps(self) -> bool:
         return len(self.sample_shape) == 3
 
-    def score(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
-        return self._per_batch(data, batch_size, self.score_batch)
 
-    def anomaly_map(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
-        if not self.produces_maps:
-            raise AdxUserError(
-                f"{type(self).__name__} gives one score per sample, not per-pixel maps"
-            )
-        return self._per_batch(data, batch_size, self.map_batch)
-
-    @staticmethod
-    def _per_batch(
-        data: np.ndarray | tf.data.Dataset, batch_size: int, fn: Callable[[np.ndarray], np.ndarray]
-    ) -> np.ndarray:
-        if isinstance(data, np.ndarray):
-            batches = (data[i : i + batch_size] for i in range(0, len(data), batch_size))
-        else:
-            batches = (np.asarray(b) for b in data)
-        parts = [fn(batch) for batch in batches]
-        return np.concatenate(parts) if parts else np.empty((0,))
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            sample_shape=list(self.sample_shape), loss=self.loss_name, score=self.score_name
-        )
-        return config
-
-
-# What each kind of model takes, and which datasets and models give or take it.
+# What each kind of sample is called in messages.
 _NEEDS = {
     "image": "images (height, width, channels)",
     "sequence": "windows (steps, channels)",
 }
-_FITS = {
-    "image": "an image dataset (digits, synthetic, mnist, cifar10, folder, mvtec, npz, ...)",
-    "sequence": "dataset=timeseries",
-}
-_FITS_ANY_SHAPE = "dense_ae, dual_ae, deep_svdd"
+_PLURAL = {"image": "images", "sequence": "windows"}
+
+
+def _kind_of_shape(shape: tuple[int, ...]) -> str | None:
+    return {rank: kind for kind, rank in _RANKS.items()}.get(len(shape))
 
 
 class ShapeMismatch(AdxUserError):
@@ -167,7 +259,7 @@ class ShapeMismatch(AdxUserError):
         source = f"dataset={dataset}" if dataset else "the dataset"
         super().__init__(
             f"model={model_name} needs {_NEEDS[kind]}; {source} gives {describe_shape(shape)}; "
-            f"use {_FITS[kind]} or a model that takes any sample: {_FITS_ANY_SHAPE}"
+            f"use a dataset of {_PLURAL[kind]} or {_models_that_fit(self.shape)}"
         )
 
     def naming(self, model_name: str, dataset: str | None) -> ShapeMismatch:
@@ -175,17 +267,57 @@ class ShapeMismatch(AdxUserError):
         return ShapeMismatch(model_name, self.kind, self.shape, dataset)
 
 
+def _models_that_fit(shape: tuple[int, ...]) -> str:
+    """'a model that takes windows: a, b, or any sample: c, d', from configs/model/."""
+    accepting = models_by_kind()
+    given = _kind_of_shape(shape)
+    parts = []
+    if given and accepting.get(given):
+        parts.append(f"{_PLURAL[given]}: {', '.join(accepting[given])}")
+    if accepting.get("any"):
+        parts.append(f"any sample: {', '.join(accepting['any'])}")
+    return "a model that takes " + ", or ".join(parts) if parts else "another model"
+
+
+@cache
+def models_by_kind() -> dict[str, list[str]]:
+    """The model configs in configs/model/ by the kind of sample their class
+    accepts, names sorted. Read from the YAMLs, so a new model joins by its YAML;
+    a YAML whose target cannot be imported is left out, not an error."""
+    from anomaly_cli.config_dir import config_dir
+
+    folder = config_dir() / "model"
+    by_kind: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            target, name = _target_and_name(folder, path.stem)
+            module, _, attribute = target.rpartition(".")
+            accepts = getattr(importlib.import_module(module), attribute).accepts
+        except Exception:  # a broken or plugin YAML must not hide the mismatch itself
+            continue
+        by_kind.setdefault(accepts, []).append(name)
+    return {kind: sorted(names) for kind, names in by_kind.items()}
+
+
+def _target_and_name(folder: Path, stem: str, depth: int = 0) -> tuple[str, str]:
+    """A model YAML's _target_ and name, following its defaults list in the group
+    (beta_vae.yaml inherits vae.yaml's target)."""
+    data = yaml.safe_load((folder / f"{stem}.yaml").read_text()) or {}
+    target = data.get("_target_")
+    if target is None and depth < 5:
+        for parent in data.get("defaults") or []:
+            if isinstance(parent, str) and parent != "_self_":
+                target = _target_and_name(folder, parent, depth + 1)[0]
+    return str(target), str(data.get("name", stem))
+
+
 def require_shape(model_name: str, shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
     """Check a sample shape is of `kind` ("image", "sequence" or "any")."""
-    ranks = {"image": 3, "sequence": 2}
-    if kind != "any" and len(shape) != ranks[kind]:
-        raise ShapeMismatch(model_name, kind, shape)
+    if kind not in SAMPLE_KINDS:
+        raise ValueError(f"accepts={kind!r}; a model accepts one of {SAMPLE_KINDS}")
+    if kind != "any" and len(shape) != _RANKS[kind]:
+        raise ShapeMismatch(model_name, kind, tuple(shape))
     return tuple(int(d) for d in shape)
-
-
-def require_image_shape(model_name: str, shape: tuple[int, ...]) -> tuple[int, int, int]:
-    height, width, channels = require_shape(model_name, shape, "image")
-    return height, width, channels
 
 
 def describe_shape(shape: tuple[int, ...]) -> str:

@@ -46,26 +46,29 @@ def check_divisible(model_name: str, height: int, width: int, factor: int, setti
         )
 
 
-def doubling_widths(
+def conv_widths(
     model_name: str,
     image_shape: tuple[int, ...],
     num_hidden_layers: int,
-    num_filters: int,
-    latent_dim: int,
-    dense_units: int = 0,
+    filters: int | Sequence[int],
 ) -> list[int]:
-    """Filters of a strided conv stack that doubles per layer, after checking the
-    settings and that the image halves cleanly num_hidden_layers times."""
-    if num_hidden_layers < 1 or num_filters < 1 or latent_dim < 1 or dense_units < 0:
-        raise AdxUserError(
-            f"model.num_hidden_layers={num_hidden_layers}, num_filters={num_filters} and "
-            f"latent_dim={latent_dim} must be >= 1 and dense_units={dense_units} >= 0"
-        )
+    """Filters of a strided conv stack of num_hidden_layers layers: an int is the
+    first layer's width, doubled per layer; a list gives each layer's. Checks
+    that the image halves cleanly num_hidden_layers times."""
+    if isinstance(filters, int):
+        widths = [int(filters) * 2**i for i in range(int(num_hidden_layers))]
+    else:
+        widths = [int(f) for f in filters]
+        if len(widths) != num_hidden_layers:
+            raise AdxUserError(
+                f"model.filters={widths} needs one width per conv layer "
+                f"(num_hidden_layers={num_hidden_layers}), or one int doubled per layer"
+            )
     height, width = int(image_shape[0]), int(image_shape[1])
     check_divisible(
         model_name, height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
     )
-    return [int(num_filters) * 2**i for i in range(int(num_hidden_layers))]
+    return widths
 
 
 def _normalised(
@@ -104,14 +107,15 @@ def conv_encoder(
     sample_shape: tuple[int, ...],
     widths: Sequence[int],
     latent_dim: int,
-    dense_units: int = 0,
+    units: Sequence[int] = (),
     activation: str = "relu",
     batch_norm: bool = False,
     dropout: float = 0.0,
     use_bias: bool = True,
     name: str = "encoder",
 ) -> keras.Sequential:
-    """Strided 3x3 convolutions (one per width), flatten, [dense], latent vector."""
+    """Strided 3x3 convolutions (one per width), flatten, a Dense layer per units
+    entry, latent vector."""
     stack: list[layers.Layer] = []
     for width in widths:
         conv = layers.Conv2D(
@@ -124,8 +128,7 @@ def conv_encoder(
         )
         stack += _normalised(conv, batch_norm, use_bias, dropout)
     stack.append(layers.Flatten())
-    if dense_units:
-        stack += dense_stack([dense_units], activation, batch_norm, dropout, use_bias)
+    stack += dense_stack(units, activation, batch_norm, dropout, use_bias)
     return keras.Sequential(
         [
             keras.Input(tuple(sample_shape)),

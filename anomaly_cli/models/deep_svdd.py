@@ -1,44 +1,16 @@
 """Deep SVDD: map normal samples into a small hypersphere, score by the distance to its centre.
 
-From seed 001, sec. 2.3 (Eq. 4 and 5), which restates Ruff et al., "Deep One-Class
-Classification" (ICML 2018). A bias-free encoder phi maps each sample to a `rep_dim`
-vector; training pulls phi(x) towards a fixed centre c. Two objectives:
-- one_class: mean ||phi(x) - c||^2;
-- soft_boundary (Eq. 4): R^2 + 1/nu * mean(max(0, ||phi(x) - c||^2 - R^2)), where the
-  radius R is not learnt by gradient but set to the (1-nu) quantile of the training
-  distances at the end of every epoch once `warmup_epochs` epochs have run with R = 0.
-The weight-decay term of Eq. 4 is left to the optimizer (optimizer=adamw).
-
-Images get strided 3x3 convolutions (blocks.conv_encoder), any other sample (rows,
-windows) is flattened into a Dense stack. Every layer has use_bias=False and
-BatchNormalization has no affine shift or scale: with a bias (or beta) the network could
-map every input to c and the hypersphere would collapse (Ruff et al., sec. 3.3). The
-leaky ReLU has Keras' slope 0.2 (Ruff's code: 0.01). c is the mean latent of an initial
-pass over the train split, components within `eps` of 0 pushed to +-eps. With
-`pretrain_epochs` > 0 the encoder is first trained as the encoder of an autoencoder
-whose mirrored decoder is thrown away (the "pretraining" the seed mentions). c and R
-are non-trainable weights, so the .keras checkpoint holds them.
-
-BatchNorm follows Ruff's PyTorch networks in its running-average rate
-(blocks.BATCH_NORM_MOMENTUM), and its moving statistics are settled on the train
-split before c is placed: c comes from an inference pass, training sees batch
-statistics, and the two must agree or training pulls the latents towards a point
-they never had.
-
-Slips in the seed settled here:
-- "n denotes the radius of the hypersphere" below Eq. 4: the radius is R.
-- Eq. 5 scores with the distance ||phi(x) - c||; Ruff et al. score with the squared
-  distance (minus R^2 for the soft boundary), which ranks samples the same way within
-  one model. The squared form is used, so a soft-boundary score > 0 means "outside".
-- Eq. 4 minimises over R as well as W, but says nothing of how; Ruff et al. solve for
-  R by the quantile (a line search), as here, rather than by gradient descent.
+From seed 001, sec. 2.3 (Eqs. 4 and 5), after Ruff et al., "Deep One-Class
+Classification" (ICML 2018): a bias-free encoder pulled towards a fixed centre
+c, with the one-class or soft-boundary objective (R set by the (1 - nu)
+quantile); scored by the squared distance to c.
+See docs/models/deep_svdd.md (the seed's slips, failure modes, numbers).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -46,100 +18,79 @@ import tensorflow as tf
 from keras import layers
 
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import AnomalyModel, require_shape
+from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, batch_inputs
 from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder, dense_stack
+from anomaly_cli.models.hyperparameters import (
+    Hyperparameter,
+    choice,
+    flag,
+    integer,
+    number,
+    optional,
+    widths,
+)
 from anomaly_cli.models.svdd import (
-    check_svdd_settings,
+    OBJECTIVES,
     encode_all,
     initial_centre,
     radius_quantile,
     squared_distances,
     svdd_loss,
 )
+from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K
 
 ACTIVATION = "leaky_relu"
+# units: null picks these by the kind of sample: none after the conv stack of
+# images (Ruff's LeNet-style networks), two hidden layers for rows and windows.
+_DEFAULT_UNITS = {"image": [], "flat": [64, 32]}
 # Batches that settle BatchNorm's moving statistics before c is placed: 0.9 ** 30 < 5 %.
 _SETTLING_BATCHES = 30
 # tf.data shuffle buffer for pretraining, the cap the training pipeline uses too.
 _SHUFFLE_BUFFER = 10_000
 _PRETRAIN_SHUFFLE_SEED = 0
-_NO_MAPS = (
-    "model=deep_svdd scores whole samples (a distance in latent space) and gives no "
-    "per-pixel anomaly maps; use a reconstruction model such as model=conv_ae for maps"
-)
 
 
 @keras.saving.register_keras_serializable(package="adx")
 class DeepSVDD(AnomalyModel):
-    # The objective is set by `objective`; the loss/score names only satisfy the base
-    # class, which otherwise expects reconstruction errors.
-    loss_kinds = ("svdd",)
-    score_kinds = ("distance",)
+    model_name = "deep_svdd"
+    accepts = "any"
+    # The squared distance of the latent to c (minus R^2 for the soft boundary).
+    score_kinds = (LATENT_DISTANCE,)
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "objective": Hyperparameter("one_class", choice(OBJECTIVES)),
+        "nu": Hyperparameter(0.1, number(0, 1, low_open=True, hint=", e.g. 0.1")),
+        "eps": Hyperparameter(0.1, number(0, low_open=True, hint=", e.g. 0.1")),
+        "warmup_epochs": Hyperparameter(5, integer(minimum=0)),
+        "latent_dim": Hyperparameter(32, integer(minimum=1, hint=", e.g. 32")),
+        "filters": Hyperparameter([32, 64], widths()),
+        "units": Hyperparameter(
+            None,
+            optional(widths(non_empty=False), hint=", or null for the default of the samples"),
+        ),
+        "batch_norm": Hyperparameter(True, flag),
+        "pretrain_epochs": Hyperparameter(0, integer(minimum=0)),
+    }
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        objective: str = "one_class",
-        nu: float = 0.1,
-        eps: float = 0.1,
-        warmup_epochs: int = 5,
-        rep_dim: int = 32,
-        conv_filters: Sequence[int] = (32, 64),
-        dense_units: int = 0,
-        hidden_units: Sequence[int] = (64, 32),
-        batch_norm: bool = True,
-        pretrain_epochs: int = 0,
-        loss: str = "svdd",
-        score: str = "distance",
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape=sample_shape, loss=loss, score=score, **kwargs)
-        require_shape("deep_svdd", self.sample_shape, "any")
-        check_svdd_settings(objective, float(nu), float(eps))
-        conv_filters = [int(f) for f in conv_filters]
-        hidden_units = [int(u) for u in hidden_units]
-        if int(rep_dim) < 1:
-            raise AdxUserError(f"model.rep_dim={rep_dim} must be >= 1, e.g. 32")
-        if not conv_filters or any(f < 1 for f in conv_filters):
-            raise AdxUserError(
-                f"model.conv_filters={conv_filters} needs at least one layer, every width >= 1"
-            )
-        if any(u < 1 for u in hidden_units):
-            raise AdxUserError(f"model.hidden_units={hidden_units} widths must be >= 1")
-        for key, value in (
-            ("dense_units", dense_units),
-            ("warmup_epochs", warmup_epochs),
-            ("pretrain_epochs", pretrain_epochs),
-        ):
-            if int(value) < 0:
-                raise AdxUserError(f"model.{key}={value} must be >= 0")
-        self.objective = objective
-        self.nu = float(nu)
-        self.eps = float(eps)
-        self.warmup_epochs = int(warmup_epochs)
-        self.rep_dim = int(rep_dim)
-        self.conv_filters = conv_filters
-        self.dense_units = int(dense_units)
-        self.hidden_units = hidden_units
-        self.batch_norm = bool(batch_norm)
-        self.pretrain_epochs = int(pretrain_epochs)
-
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        if self.units is None:
+            self.units = list(_DEFAULT_UNITS["image" if self.is_image else "flat"])
         if self.is_image:
             height, width, _ = self.sample_shape
             if self.pretrain_epochs:
                 # Only the mirrored decoder needs sides that double back exactly.
                 check_divisible(
-                    "deep_svdd",
+                    self.model_name,
                     height,
                     width,
-                    2 ** len(conv_filters),
-                    f"{len(conv_filters)} conv layers and pretrain_epochs > 0",
+                    2 ** len(self.filters),
+                    f"{len(self.filters)} conv layers and pretrain_epochs > 0",
                 )
             self.encoder = conv_encoder(
                 self.sample_shape,
-                conv_filters,
-                self.rep_dim,
-                dense_units=self.dense_units,
+                self.filters,
+                self.latent_dim,
+                units=self.units,
                 activation=ACTIVATION,
                 batch_norm=self.batch_norm,
                 use_bias=False,
@@ -149,13 +100,13 @@ class DeepSVDD(AnomalyModel):
                 [
                     keras.Input(self.sample_shape),
                     layers.Flatten(),
-                    *dense_stack(hidden_units, ACTIVATION, self.batch_norm, use_bias=False),
-                    layers.Dense(self.rep_dim, use_bias=False, name="latent"),
+                    *dense_stack(self.units, ACTIVATION, self.batch_norm, use_bias=False),
+                    layers.Dense(self.latent_dim, use_bias=False, name="latent"),
                 ],
                 name="encoder",
             )
         self.centre = self.add_weight(
-            shape=(self.rep_dim,), initializer="zeros", trainable=False, name="centre"
+            shape=(self.latent_dim,), initializer="zeros", trainable=False, name="centre"
         )
         self.radius = self.add_weight(shape=(), initializer="zeros", trainable=False, name="radius")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -169,9 +120,6 @@ class DeepSVDD(AnomalyModel):
         return self.encoder(inputs, training=training)
 
     # Training.
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        self.compile(optimizer=optimizer)
-
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker]
@@ -181,7 +129,7 @@ class DeepSVDD(AnomalyModel):
         return svdd_loss(distances, self.radius, self.nu, self.objective)
 
     def train_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         with tf.GradientTape() as tape:
             loss = self._objective(x, training=True)
         variables = self.trainable_variables
@@ -190,7 +138,7 @@ class DeepSVDD(AnomalyModel):
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         self.loss_tracker.update_state(self._objective(x, training=False))
         return {"loss": self.loss_tracker.result()}
 
@@ -282,9 +230,9 @@ class DeepSVDD(AnomalyModel):
         # fine here since the decoder never reaches the hypersphere.
         if self.is_image:
             return conv_decoder(
-                self.rep_dim,
+                self.latent_dim,
                 self.sample_shape,
-                self.conv_filters,
+                self.filters,
                 activation=ACTIVATION,
                 batch_norm=self.batch_norm,
                 output_activation="linear",
@@ -292,8 +240,8 @@ class DeepSVDD(AnomalyModel):
             )
         return keras.Sequential(
             [
-                keras.Input((self.rep_dim,)),
-                *dense_stack(self.hidden_units[::-1], ACTIVATION, self.batch_norm),
+                keras.Input((self.latent_dim,)),
+                *dense_stack(self.units[::-1], ACTIVATION, self.batch_norm),
                 layers.Dense(int(np.prod(self.sample_shape))),
                 layers.Reshape(self.sample_shape),
             ],
@@ -301,7 +249,7 @@ class DeepSVDD(AnomalyModel):
         )
 
     # Scoring.
-    def score_batch(self, x: np.ndarray) -> np.ndarray:
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         """Squared distance to c; minus R^2 with the soft boundary (> 0: outside)."""
         latents = np.asarray(self.encoder(x, training=False), dtype=np.float64)
         centre = np.asarray(self.centre, dtype=np.float64)
@@ -309,35 +257,6 @@ class DeepSVDD(AnomalyModel):
         if self.objective == "soft_boundary":
             scores = scores - float(self.radius) ** 2
         return scores
-
-    def reconstruct(self, x: Any) -> np.ndarray:
-        raise AdxUserError("model=deep_svdd has no decoder; it maps samples to a latent vector")
-
-    @property
-    def produces_maps(self) -> bool:
-        return False
-
-    def map_batch(self, x: np.ndarray) -> np.ndarray:
-        raise AdxUserError(_NO_MAPS)
-
-    def anomaly_map(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
-        raise AdxUserError(_NO_MAPS)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            objective=self.objective,
-            nu=self.nu,
-            eps=self.eps,
-            warmup_epochs=self.warmup_epochs,
-            rep_dim=self.rep_dim,
-            conv_filters=self.conv_filters,
-            dense_units=self.dense_units,
-            hidden_units=self.hidden_units,
-            batch_norm=self.batch_norm,
-            pretrain_epochs=self.pretrain_epochs,
-        )
-        return config
 
 
 class _RadiusUpdate(keras.callbacks.Callback):

@@ -1,70 +1,55 @@
 """Dense (MLP) autoencoder for table rows (seed 003), also usable on any sample.
 
-The sample is flattened, so rows (d,), time-series windows (window, channels)
-and small images all fit. Each hidden layer is Dense -> optional
-BatchNormalization -> optional Dropout; the decoder mirrors the encoder's
-widths. The output layer is linear by default: standardised features are
-negative about half the time, so seed 003's sigmoid output (and the
-BatchNormalization it put after the output layer, which rescales the
-reconstruction to batch statistics) are not repeated.
+The sample is flattened; each hidden layer is Dense -> optional BatchNorm ->
+optional Dropout, the decoder mirrors the widths, and the output layer is
+linear by default; scored by reconstruction error.
+See docs/models/dense_ae.md (source, departures from it, numbers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 from keras import layers
 
-from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import AnomalyModel
+from anomaly_cli.models.base import ReconstructionModel
 from anomaly_cli.models.blocks import dense_stack, per_layer_rates
+from anomaly_cli.models.hyperparameters import Hyperparameter, choice, flag, integer, widths
 
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "selu")
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid", "tanh")
 
 
 @keras.saving.register_keras_serializable(package="adx")
-class DenseAutoencoder(AnomalyModel):
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        hidden_units: Sequence[int] = (64, 32),
-        latent_dim: int = 8,
-        activation: str = "relu",
-        batch_norm: bool = True,
-        dropout: float | Sequence[float] = 0.0,
-        output_activation: str = "linear",
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape=sample_shape, **kwargs)
-        hidden_units = [int(u) for u in hidden_units]
-        dropouts = per_layer_rates(dropout, len(hidden_units))
-        if latent_dim < 1 or any(u < 1 for u in hidden_units):
-            raise AdxUserError(
-                f"model.hidden_units={hidden_units} and latent_dim={latent_dim} must be >= 1"
-            )
-        for key, value, allowed in (
-            ("activation", activation, ACTIVATIONS),
-            ("output_activation", output_activation, OUTPUT_ACTIVATIONS),
-        ):
-            if value not in allowed:
-                raise AdxUserError(f"model.{key}={value}; choose one of: {', '.join(allowed)}")
-        self.hidden_units = hidden_units
-        self.latent_dim = int(latent_dim)
-        self.activation = activation
-        self.batch_norm = bool(batch_norm)
-        self.dropout = dropouts
-        self.output_activation = output_activation
+class DenseAutoencoder(ReconstructionModel):
+    model_name = "dense_ae"
+    accepts = "any"
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "units": Hyperparameter([64, 32], widths(non_empty=False)),
+        "latent_dim": Hyperparameter(8, integer(minimum=1)),
+        "activation": Hyperparameter("relu", choice(ACTIVATIONS)),
+        "batch_norm": Hyperparameter(True, flag),
+        # One rate for every hidden layer, or one per layer (checked with units).
+        "dropout": Hyperparameter(0.0),
+        "output_activation": Hyperparameter("linear", choice(OUTPUT_ACTIVATIONS)),
+        # Seed 003 trained with mae.
+        "loss": Hyperparameter("mae", attribute="loss_name"),
+        "score": Hyperparameter("mae", attribute="score_name"),
+    }
+
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        self.dropout = per_layer_rates(self.dropout, len(self.units))
+        activation = self.activation
 
         features = int(np.prod(self.sample_shape))
         self.encoder = keras.Sequential(
             [
                 keras.Input(self.sample_shape),
                 layers.Flatten(),
-                *dense_stack(hidden_units, activation, self.batch_norm, dropouts),
+                *dense_stack(self.units, activation, self.batch_norm, self.dropout),
                 layers.Dense(self.latent_dim, name="latent"),
             ],
             name="encoder",
@@ -72,8 +57,8 @@ class DenseAutoencoder(AnomalyModel):
         self.decoder = keras.Sequential(
             [
                 keras.Input((self.latent_dim,)),
-                *dense_stack(hidden_units[::-1], activation, self.batch_norm, dropouts[::-1]),
-                layers.Dense(features, activation=output_activation),
+                *dense_stack(self.units[::-1], activation, self.batch_norm, self.dropout[::-1]),
+                layers.Dense(features, activation=self.output_activation),
                 layers.Reshape(self.sample_shape),
             ],
             name="decoder",
@@ -81,15 +66,3 @@ class DenseAutoencoder(AnomalyModel):
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.decoder(self.encoder(inputs, training=training), training=training)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            hidden_units=self.hidden_units,
-            latent_dim=self.latent_dim,
-            activation=self.activation,
-            batch_norm=self.batch_norm,
-            dropout=self.dropout,
-            output_activation=self.output_activation,
-        )
-        return config

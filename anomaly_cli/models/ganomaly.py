@@ -1,67 +1,15 @@
 """GANomaly: an adversarially trained encoder-decoder-encoder (Akcay et al. 2018).
 
-Motivated by the GAN part of seed 004 (sec. 5.1, a DCGAN on MNIST), turned from
-image synthesis into anomaly detection the way GANomaly does it.
-
-Generator: encoder G_E maps x to z, decoder G_D maps z to x_hat, a second
-encoder E maps x_hat to z_hat. Discriminator D: a conv feature extractor f
-(same layout as G_E's conv stack) and one logit on top. Trained on normal
-samples only, per batch:
-
-    generator:      L_G = w_adv * mean((f(x) - f(x_hat))^2)   adversarial, feature matching
-                        + w_con * mean(|x - x_hat|)           contextual, L1
-                        + w_enc * mean((z - z_hat)^2)          latent, L2
-    discriminator:  L_D = (BCE(D(x), 1) + BCE(D(x_hat), 0)) / 2,  x_hat held fixed
-
-G takes its step first, then D, with two optimizers: G uses the optimizer the
-model is compiled with (optimizer=... in the config), D a fresh clone of it
-with its own state (`clone_optimizer`). As in GANomaly's released code, D is
-re-initialised (weights only, its optimizer state kept) whenever L_D falls
-below `reset_threshold`: a discriminator that wins outright gives the
-generator no useful feature-matching signal. 0 switches that off. `d_resets`
-in the training logs counts the re-initialisations of each epoch.
-
-Validation loss (test_step): w_con * contextual + w_enc * latent, all in
-inference mode. The adversarial term is left out on purpose: it is measured
-by a discriminator that keeps changing, so it is not comparable from one epoch
-to the next and would make early stopping and "best checkpoint" follow the
-discriminator rather than the generator.
-
-Score (GANomaly's A(x)): ||G_E(x) - E(G_D(G_E(x)))||, the Euclidean distance
-between the two latents (`score: latent_distance`; the paper's mean squared
-difference ranks samples identically). `score` may instead name a
-reconstruction error (mse, mae, ...) of x_hat. Maps are reconstruction-error
-maps: the contextual loss's absolute error (mae) with latent_distance,
-otherwise the error `score` names.
-
-Networks follow the DCGAN conventions seed 004 uses (strided 4x4
-convolutions, BatchNorm, leaky ReLU in the encoders and D, ReLU in the
-decoder, no BatchNorm on D's input layer) with DCGAN's and GANomaly's N(0, 0.02)
-weight init. BatchNorm's moving averages use momentum 0.9 (PyTorch's 0.1, which
-GANomaly's code runs with): with Keras' 0.99 the inference-mode statistics still
-lean on their initial values after a few hundred steps, and the latent score of
-a briefly trained model came out inverted (AUROC 0.2-0.3 on planted images).
-blocks.conv_encoder/conv_decoder are not used because they fix 3x3 kernels
-and put the activation before BatchNorm. The latent is a Dense
-layer on the flattened last feature map, which equals GANomaly's final conv
-whose kernel covers the whole map.
-
-Slips in the seed settled here:
-- Its leaky ReLUs use slope 0.01; DCGAN (and GANomaly) use 0.2.
-- Its `train_gan(epochs=10)` trains on one random batch per "epoch", i.e. ten
-  steps in all; training here runs over whole epochs through Keras' fit.
-- Its generator ends in tanh for images scaled to [-1, 1]; adx images lie in
-  [0, 1], so G_D ends in a sigmoid.
-- It sets `discriminator.trainable = False` after compiling D, relying on
-  Keras 2 fixing the trainable weights at compile time. Keras 3 reads the flag
-  when a step runs, so D's own train_on_batch would update nothing (checked:
-  "The model does not have any trainable weights"). Here each optimizer
-  updates an explicit list of variables, G's and D's.
+Seed 004's DCGAN (sec. 5.1) turned into a detector the way GANomaly does it:
+a generator x -> z -> x_hat -> z_hat trained against a discriminator with
+adversarial (feature matching), contextual (L1) and latent (L2) losses;
+scored by the distance between z and z_hat.
+See docs/models/ganomaly.md (losses, the seed's slips, numbers).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -69,12 +17,17 @@ import tensorflow as tf
 from keras import layers
 
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, require_shape
-from anomaly_cli.models.blocks import BATCH_NORM_MOMENTUM, doubling_widths
-from anomaly_cli.scoring.reconstruction import ERRORS
+from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, batch_inputs
+from anomaly_cli.models.blocks import BATCH_NORM_MOMENTUM, conv_widths
+from anomaly_cli.models.hyperparameters import Hyperparameter, conv_stack, number
+from anomaly_cli.scoring.reconstruction import (
+    DEFAULT_TOP_K,
+    ERRORS,
+    error_map,
+    reconstruction_error,
+)
 
-# The objective is GANomaly's own; there is no per-pixel loss to choose.
-OBJECTIVE = "ganomaly"
+_WEIGHT_HINT = " (GANomaly: w_adv=1, w_con=50, w_enc=1)"
 
 
 def _kernel_init() -> keras.initializers.Initializer:
@@ -170,47 +123,29 @@ def clone_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.O
 
 @keras.saving.register_keras_serializable(package="adx")
 class GANomaly(AnomalyModel):
-    loss_kinds = (OBJECTIVE,)
+    model_name = "ganomaly"
+    accepts = "image"
+    # GANomaly's latent distance, or a reconstruction error of x_hat.
     score_kinds = (LATENT_DISTANCE, *ERRORS)
-    map_error = "mae"  # the contextual loss's error, for a latent-distance score
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        **conv_stack(filters=64, latent_dim=16),
+        "w_adv": Hyperparameter(1.0, number(0, hint=_WEIGHT_HINT)),
+        "w_con": Hyperparameter(50.0, number(0, hint=_WEIGHT_HINT)),
+        "w_enc": Hyperparameter(1.0, number(0, hint=_WEIGHT_HINT)),
+        "reset_threshold": Hyperparameter(
+            1e-5, number(0, hint=" (GANomaly: 1e-5; 0 never re-initialises the discriminator)")
+        ),
+    }
+    # Maps of a latent-distance score show the contextual loss's error.
+    map_error = "mae"
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        num_hidden_layers: int = 3,
-        num_filters: int = 64,
-        latent_dim: int = 16,
-        w_adv: float = 1.0,
-        w_con: float = 50.0,
-        w_enc: float = 1.0,
-        reset_threshold: float = 1e-5,
-        loss: str = OBJECTIVE,
-        score: str = LATENT_DISTANCE,
-        **kwargs: Any,
-    ):
-        kwargs.setdefault("name", "ganomaly")
-        super().__init__(sample_shape=sample_shape, loss=loss, score=score, **kwargs)
-        height, width, channels = require_shape("ganomaly", self.sample_shape, "image")
-        widths = doubling_widths(
-            "ganomaly", self.sample_shape, int(num_hidden_layers), int(num_filters), int(latent_dim)
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        config.setdefault("name", "ganomaly")
+        super().__init__(sample_shape, **config)
+        widths = conv_widths(
+            self.model_name, self.sample_shape, self.num_hidden_layers, self.filters
         )
-        for key, value in (("w_adv", w_adv), ("w_con", w_con), ("w_enc", w_enc)):
-            if not float(value) >= 0:
-                raise AdxUserError(
-                    f"model.{key}={value} must be >= 0 (GANomaly: w_adv=1, w_con=50, w_enc=1)"
-                )
-        if not float(reset_threshold) >= 0:
-            raise AdxUserError(
-                f"model.reset_threshold={reset_threshold} must be >= 0 "
-                "(GANomaly: 1e-5; 0 never re-initialises the discriminator)"
-            )
-        self.num_hidden_layers = int(num_hidden_layers)
-        self.num_filters = int(num_filters)
-        self.latent_dim = int(latent_dim)
-        self.w_adv = float(w_adv)
-        self.w_con = float(w_con)
-        self.w_enc = float(w_enc)
-        self.reset_threshold = float(reset_threshold)
+        height, width, channels = self.sample_shape
 
         self.encoder = dcgan_encoder(self.sample_shape, widths, self.latent_dim, "encoder")
         self.decoder = dcgan_decoder(self.latent_dim, (height, width, channels), widths, "decoder")
@@ -310,10 +245,6 @@ class GANomaly(AnomalyModel):
         # Keras' own version skips a custom compile(); this one runs it.
         self.compile(**keras.saving.deserialize_keras_object(config))
 
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        # train_step and test_step compute the losses themselves.
-        self.compile(optimizer=optimizer)
-
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [
@@ -328,7 +259,7 @@ class GANomaly(AnomalyModel):
     def train_step(self, data: Any) -> dict[str, Any]:
         if self.disc_optimizer is None:
             raise AdxUserError("model=ganomaly must be compiled before training")
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         g_vars, d_vars = self.generator_variables, self.discriminator_variables
         with tf.GradientTape() as tape:
             parts = self.generator_losses(x, training=True)
@@ -375,7 +306,7 @@ class GANomaly(AnomalyModel):
         return tf.constant(True)
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         parts = self.generator_losses(x, training=False)
         # Early stopping watches `loss`: the generator's objective without the
         # adversarial term, whose discriminator changes from epoch to epoch.
@@ -392,22 +323,23 @@ class GANomaly(AnomalyModel):
         z, _, z_hat = self.generate(tf.convert_to_tensor(x, dtype="float32"))
         return np.asarray(z), np.asarray(z_hat)
 
-    def score_batch(self, x: np.ndarray) -> np.ndarray:
+    def reconstruct(self, x: Any) -> np.ndarray:
+        """x_hat = G_D(G_E(x)), in inference mode."""
+        return np.asarray(self.predict_on_batch(x))
+
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         if self.score_name != LATENT_DISTANCE:
-            return super().score_batch(x)
+            return reconstruction_error(x, self.reconstruct(x), self.score_name, top_k)
         z, z_hat = self.latents(x)
         diff = z.astype(np.float64) - z_hat.astype(np.float64)
         return np.sqrt(np.square(diff).sum(axis=1))
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            num_hidden_layers=self.num_hidden_layers,
-            num_filters=self.num_filters,
-            latent_dim=self.latent_dim,
-            w_adv=self.w_adv,
-            w_con=self.w_con,
-            w_enc=self.w_enc,
-            reset_threshold=self.reset_threshold,
-        )
-        return config
+    @property
+    def produces_maps(self) -> bool:
+        return True
+
+    def map_batch(self, x: np.ndarray) -> np.ndarray:
+        """The reconstruction error of x_hat per pixel: the score's kind, or mae
+        (the contextual loss) for the latent distance."""
+        kind = self.score_name if self.score_name in ERRORS else self.map_error
+        return error_map(x, self.reconstruct(x), kind)

@@ -1,66 +1,16 @@
 """IAEAD: Improved AutoEncoder for unsupervised Anomaly Detection (seed 001, sec. 3).
 
-A convolutional autoencoder trained on reconstruction error plus a weighted
-Deep SVDD term on its latent code (Eqs. 6-8):
-
-    L = L_rec + lambda * L_reg,   L_reg = R^2 + 1/(nu n) sum max(0, |z - c|^2 - R^2)
-
-with `objective=one_class` giving Deep SVDD's one-class variant, mean |z - c|^2,
-instead of Eq. 7's soft boundary. The protocol of sec. 4.3 sets the defaults:
-lambda = 5e-5, nu = 1 (fixed for every experiment, so no label information is
-used to pick it), and a warm-up of 20 epochs on reconstruction alone. At the
-start of the first epoch after warm-up (the weights are those at the end of
-warm-up; sec. 4.3's "right after the warm-up finished") a training callback
-sets the centre c to the mean latent of the training samples, each component
-pushed at least `eps` away from 0 (svdd.initial_centre), and switches the
-SVDD term on through the non-trainable `svdd_active` weight. Before that the
-term is multiplied by 0, so `svdd_loss` is exactly 0 and the gradients are the
-plain autoencoder's.
-
-Radius: sec. 4.3 "solve[s] for R via line search every mini-batch, the same
-strategy as the original paper" (Ruff et al. 2018). For fixed network weights
-the soft-boundary objective is minimised over R by the (1 - nu) quantile of
-the distances, which is how that "line search" is carried out in Deep SVDD's
-and IAEAD's released code: after every optimiser step R becomes the (1 - nu)
-quantile of the batch's distances |z - c| computed in that step's forward
-pass (R = 0 until the first SVDD batch). R is not trained by gradient. The
-quantile is computed with tensor ops (`svdd.batch_radius`, NumPy's linear
-interpolation, the same value as svdd.radius_quantile) so that train_step
-stays a compiled graph. With nu = 1 it is the batch's smallest distance.
-
-Score (Eq. 9): the Euclidean distance of a sample's latent to the mean latent
-of the training set, not to c; the paper finds this slightly better. The mean
-is taken by `finish_training` on the best checkpoint and kept in a
-non-trainable weight. `score` may instead name a reconstruction error
-(mse, mae, ...), the CAE baseline's score. Maps are reconstruction-error maps.
-
-Metrics: `loss` (the total), `reconstruction_loss` and `svdd_loss` (L_reg
-without lambda), for training and validation alike.
-
-Early stopping: the checkpointer watches the total loss, which jumps by
-lambda * L_reg when the SVDD term comes on, and it knows nothing of warm-up, so
-a run can stop (or keep its best checkpoint) before the SVDD term ever
-trained. The model then is a plain autoencoder scored by latent distance; the
-callback and `finish_training` log a warning saying so and what to change.
-`first_checkpoint_epoch` names the first epoch trained with the term, for a
-fit loop that ignores the epochs before it.
-
-Slips in the seed settled here:
-- Eq. 9 writes the centre as the sum of the latents; "mean center" (the text
-  and the released code) is meant, so the mean is used.
-- Eq. 8 writes the reconstruction term as a norm, the released code uses the
-  mean squared error; `loss` chooses (mse by default).
-- Sec. 4.3 describes four conv blocks (conv, BN, activation); the released
-  code has three. The depth is `num_hidden_layers`, and blocks.conv_encoder
-  applies the activation before BatchNormalization. Images are scaled to
-  [0, 1] here, so the decoder ends in a sigmoid instead of the paper's tanh on
-  [-1, 1] data, and the latent is linear (the released code adds a tanh).
+A convolutional autoencoder trained on reconstruction error plus lambda * a
+Deep SVDD term on its latent code (Eqs. 6-8), switched on after a warm-up;
+scored by the distance of a sample's latent to the training set's mean latent
+(Eq. 9). See docs/models/iaead.md (protocol, radius, warm-up and early
+stopping, the paper's slips, numbers).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -69,69 +19,47 @@ from keras import ops
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models import svdd
-from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, require_shape
-from anomaly_cli.models.blocks import conv_decoder, conv_encoder, doubling_widths
-from anomaly_cli.scoring.reconstruction import ERRORS
+from anomaly_cli.models.base import LATENT_DISTANCE, ReconstructionModel, batch_inputs
+from anomaly_cli.models.blocks import conv_decoder, conv_encoder, conv_widths
+from anomaly_cli.models.hyperparameters import (
+    Hyperparameter,
+    choice,
+    conv_stack,
+    flag,
+    integer,
+    number,
+)
+from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, ERRORS
 
 log = logging.getLogger("adx")
 
 
 @keras.saving.register_keras_serializable(package="adx")
-class IAEAD(AnomalyModel):
+class IAEAD(ReconstructionModel):
+    model_name = "iaead"
+    accepts = "image"
     score_kinds = (LATENT_DISTANCE, *ERRORS)
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        **conv_stack(filters=32, latent_dim=32, units=[]),
+        "batch_norm": Hyperparameter(True, flag),
+        "lambda_svdd": Hyperparameter(5e-5, number(0, hint=" (paper: 5e-5; 0 is a plain CAE)")),
+        "nu": Hyperparameter(1.0, number(0, 1, low_open=True, hint=", e.g. 0.1")),
+        "objective": Hyperparameter("soft_boundary", choice(svdd.OBJECTIVES)),
+        "eps": Hyperparameter(0.1, number(0, low_open=True, hint=", e.g. 0.1")),
+        "warmup_epochs": Hyperparameter(
+            20, integer(minimum=0, hint=" (paper: 20; 0 starts the SVDD term at once)")
+        ),
+        "score": Hyperparameter(LATENT_DISTANCE, attribute="score_name"),
+    }
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        num_hidden_layers: int = 3,
-        num_filters: int = 32,
-        dense_units: int = 0,
-        latent_dim: int = 32,
-        batch_norm: bool = True,
-        lambda_svdd: float = 5e-5,
-        nu: float = 1.0,
-        objective: str = "soft_boundary",
-        eps: float = 0.1,
-        warmup_epochs: int = 20,
-        loss: str = "mse",
-        score: str = LATENT_DISTANCE,
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape=sample_shape, loss=loss, score=score, **kwargs)
-        height, width, channels = require_shape("iaead", self.sample_shape, "image")
-        widths = doubling_widths(
-            "iaead", self.sample_shape, num_hidden_layers, num_filters, latent_dim, dense_units
-        )
-        svdd.check_svdd_settings(objective, float(nu), float(eps))
-        if float(lambda_svdd) < 0:
-            raise AdxUserError(
-                f"model.lambda_svdd={lambda_svdd} must be >= 0 (paper: 5e-5; 0 is a plain CAE)"
-            )
-        if int(warmup_epochs) < 0:
-            raise AdxUserError(
-                f"model.warmup_epochs={warmup_epochs} must be >= 0 (paper: 20; 0 starts the "
-                "SVDD term at once)"
-            )
-        self.num_hidden_layers = int(num_hidden_layers)
-        self.num_filters = int(num_filters)
-        self.dense_units = int(dense_units)
-        self.latent_dim = int(latent_dim)
-        self.batch_norm = bool(batch_norm)
-        self.lambda_svdd = float(lambda_svdd)
-        self.nu = float(nu)
-        self.objective = objective
-        self.eps = float(eps)
-        self.warmup_epochs = int(warmup_epochs)
-
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        conv = conv_widths(self.model_name, self.sample_shape, self.num_hidden_layers, self.filters)
         self.encoder = conv_encoder(
-            self.sample_shape,
-            widths,
-            self.latent_dim,
-            dense_units=self.dense_units,
-            batch_norm=self.batch_norm,
+            self.sample_shape, conv, self.latent_dim, self.units, batch_norm=self.batch_norm
         )
         self.decoder = conv_decoder(
-            self.latent_dim, (height, width, channels), widths, batch_norm=self.batch_norm
+            self.latent_dim, self.sample_shape, conv, batch_norm=self.batch_norm
         )
         # State the fit loop and the score need after a reload: saved with the weights.
         state = {"trainable": False, "initializer": "zeros"}
@@ -154,10 +82,6 @@ class IAEAD(AnomalyModel):
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, self.reconstruction_tracker, self.svdd_tracker]
 
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        # train_step and test_step compute the loss themselves.
-        self.compile(optimizer=optimizer)
-
     def _terms(self, x: Any, training: bool) -> tuple[Any, Any, Any, Any]:
         latents = self.encoder(x, training=training)
         reconstruction = self.decoder(latents, training=training)
@@ -175,7 +99,7 @@ class IAEAD(AnomalyModel):
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         with tf.GradientTape() as tape:
             total, rec, reg, sq_distances = self._terms(x, training=True)
         variables = self.trainable_variables
@@ -187,7 +111,7 @@ class IAEAD(AnomalyModel):
         return self._report(total, rec, reg)
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         total, rec, reg, _ = self._terms(x, training=False)
         return self._report(total, rec, reg)
 
@@ -229,9 +153,9 @@ class IAEAD(AnomalyModel):
     def latents(self, x: Any) -> np.ndarray:
         return np.asarray(self.encoder(x, training=False))
 
-    def score_batch(self, x: np.ndarray) -> np.ndarray:
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         if self.score_name != LATENT_DISTANCE:
-            return super().score_batch(x)
+            return super().score_batch(x, top_k)
         if not self.has_mean_latent.numpy():
             raise AdxUserError(
                 "model=iaead has no mean training latent to score against yet: call "
@@ -245,22 +169,6 @@ class IAEAD(AnomalyModel):
     def map_error(self) -> str:
         """Maps of a latent-distance score show the training loss's error."""
         return self.loss_name
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            num_hidden_layers=self.num_hidden_layers,
-            num_filters=self.num_filters,
-            dense_units=self.dense_units,
-            latent_dim=self.latent_dim,
-            batch_norm=self.batch_norm,
-            lambda_svdd=self.lambda_svdd,
-            nu=self.nu,
-            objective=self.objective,
-            eps=self.eps,
-            warmup_epochs=self.warmup_epochs,
-        )
-        return config
 
 
 class SvddWarmup(keras.callbacks.Callback):

@@ -1,43 +1,14 @@
 """Sequence autoencoders for time-series windows: `lstm_ae` and `conv1d_ae`.
 
-Both take the windows of `dataset=timeseries`, samples of shape (window,
-channels) z-scored per channel, and reconstruct them through a bottleneck.
-The score is the window's reconstruction error (`model.score`, default mse).
-
-- `lstm_ae` (LSTMAutoencoder): stacked LSTMs (`units`) read the window; the
-  last one's final output is the code, optionally projected by a Dense layer
-  to `latent_dim`. RepeatVector hands the code to every step of a mirrored
-  LSTM stack, and a time-distributed linear Dense maps each step back to the
-  channels.
-- `conv1d_ae` (Conv1DAutoencoder): strided Conv1D layers (`filters`,
-  `kernel_size`, `strides`) shorten the window by `strides` per layer; an
-  optional Dense bottleneck (`latent_dim`) squeezes the result; mirrored
-  Conv1DTranspose layers lengthen it back and a linear Conv1D returns to the
-  channels. The window must be divisible by strides ** len(filters).
-
-With `dropout` > 0 an McDropout layer follows every LSTM / convolution except
-the encoder's last, so Monte Carlo dropout scoring works.
-
-Anomaly maps: windows are not images, so `produces_maps` is False (no pixel
-metrics, no heatmaps). `anomaly_map` still works and returns the per-step
-error, shape (n, window): the element-wise error of `model.score` averaged
-over channels (l2: the norm over channels), i.e. where in the window the
-reconstruction fails.
-
-Source: seed 004, sections 2.2 and 4.2 (VAEs for anomaly detection in time
-series: impute missing values, scale the series, split it in time order,
-monitor the reconstruction loss). The seed names no architecture and gives no
-code for the time-series part, so these two are the standard deterministic
-sequence autoencoders; adx's `vae` takes images only. One slip is not
-repeated: the seed suggests trying binary cross-entropy as reconstruction
-loss, which needs targets in [0, 1]; z-scored windows are negative half the
-time, so the output is linear and the loss mse | mae.
+Both reconstruct the z-scored (window, channels) samples of dataset=timeseries
+through a bottleneck (stacked LSTMs, or strided Conv1D layers) and score a
+window by its reconstruction error. Source: seed 004, sections 2.2 and 4.2.
+See docs/models/lstm_ae.md and docs/models/conv1d_ae.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -45,39 +16,45 @@ import tensorflow as tf
 from keras import layers
 
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import AnomalyModel, require_shape
+from anomaly_cli.models.base import ReconstructionModel
+from anomaly_cli.models.hyperparameters import (
+    Hyperparameter,
+    choice,
+    integer,
+    number,
+    optional,
+    widths,
+)
 from anomaly_cli.models.layers import McDropout
+from anomaly_cli.scoring.batches import map_batches
 
 ACTIVATIONS = ("relu", "tanh", "elu", "leaky_relu", "gelu", "selu")
 
 
-class _SequenceAutoencoder(AnomalyModel):
-    """Shared checks and scoring of the sequence family (not registered: never built)."""
+def _one_rate(key: str, value: Any) -> float:
+    """One dropout rate in [0, 1): these stacks take no per-layer list."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AdxUserError(f"model.{key}={value} must be one rate in [0, 1)")
+    return number(0, 1, high_open=True)(key, value)
 
-    model_name = ""
+
+class _SequenceAutoencoder(ReconstructionModel):
+    """Shared settings and scoring of the sequence family (not registered: never built)."""
+
+    accepts = "sequence"
     # msle clips values below 0, so on z-scored windows it would ignore half the data.
     loss_kinds = ("mse", "mae")
     score_kinds = ("mse", "mae", "l2", "top_k_mean")
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "latent_dim": Hyperparameter(
+            None, optional(integer(minimum=1), hint=", or null for no Dense bottleneck")
+        ),
+        "dropout": Hyperparameter(0.0, _one_rate),
+    }
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        latent_dim: int | None = None,
-        dropout: float = 0.0,
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape=sample_shape, **kwargs)
-        self.window, self.channels = require_shape(self.model_name, self.sample_shape, "sequence")
-        if latent_dim is not None and int(latent_dim) < 1:
-            raise AdxUserError(
-                f"model.latent_dim={latent_dim} must be >= 1, or null for no Dense bottleneck"
-            )
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise AdxUserError(f"model.dropout={dropout} must be one rate in [0, 1)")
-        if not 0 <= dropout < 1:
-            raise AdxUserError(f"model.dropout={dropout} must lie in [0, 1)")
-        self.latent_dim = None if latent_dim is None else int(latent_dim)
-        self.dropout = float(dropout)
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        self.window, self.channels = self.sample_shape
 
     def _dropout(self) -> list[layers.Layer]:
         return [McDropout(self.dropout)] if self.dropout else []
@@ -85,44 +62,21 @@ class _SequenceAutoencoder(AnomalyModel):
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.decoder(self.encoder(inputs, training=training), training=training)
 
-    @property
-    def produces_maps(self) -> bool:
-        return False
-
     def anomaly_map(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
-        """Per-step reconstruction error, (n, window); the base class refuses
-        non-image models, but a time profile of the error is useful here."""
-        return self._per_batch(data, batch_size, self.map_batch)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(latent_dim=self.latent_dim, dropout=self.dropout)
-        return config
-
-
-def _positive_ints(key: str, values: Sequence[int] | int) -> list[int]:
-    if isinstance(values, int) or not len(values):
-        raise AdxUserError(f"model.{key}={values} must be a non-empty list, e.g. [64, 32]")
-    ints = [int(v) for v in values]
-    if any(v < 1 for v in ints):
-        raise AdxUserError(f"model.{key}={ints} must all be >= 1")
-    return ints
+        """Per-step reconstruction error, (n, window): not a per-pixel map (so
+        produces_maps is false), but a time profile of where the error lies."""
+        return map_batches(data, batch_size, self.map_batch)
 
 
 @keras.saving.register_keras_serializable(package="adx")
 class LSTMAutoencoder(_SequenceAutoencoder):
     model_name = "lstm_ae"
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "units": Hyperparameter([64, 32], widths()),
+    }
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        units: Sequence[int] = (64, 32),
-        latent_dim: int | None = None,
-        dropout: float = 0.0,
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape, latent_dim=latent_dim, dropout=dropout, **kwargs)
-        self.units = _positive_ints("units", units)
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
         code = self.latent_dim or self.units[-1]
 
         encoder: list[layers.Layer] = []
@@ -141,39 +95,22 @@ class LSTMAutoencoder(_SequenceAutoencoder):
         decoder.append(layers.TimeDistributed(layers.Dense(self.channels)))
         self.decoder = keras.Sequential([keras.Input((code,)), *decoder], name="decoder")
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(units=self.units)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="adx")
 class Conv1DAutoencoder(_SequenceAutoencoder):
     model_name = "conv1d_ae"
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        "filters": Hyperparameter([32, 64], widths()),
+        "kernel_size": Hyperparameter(5, integer(minimum=1)),
+        "strides": Hyperparameter(2, integer(minimum=1)),
+        "activation": Hyperparameter("relu", choice(ACTIVATIONS)),
+        "latent_dim": Hyperparameter(
+            16, optional(integer(minimum=1), hint=", or null for no Dense bottleneck")
+        ),
+    }
 
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        filters: Sequence[int] = (32, 64),
-        kernel_size: int = 5,
-        strides: int = 2,
-        activation: str = "relu",
-        latent_dim: int | None = 16,
-        dropout: float = 0.0,
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape, latent_dim=latent_dim, dropout=dropout, **kwargs)
-        self.filters = _positive_ints("filters", filters)
-        self.kernel_size, self.strides = int(kernel_size), int(strides)
-        if self.kernel_size < 1 or self.strides < 1:
-            raise AdxUserError(
-                f"model.kernel_size={kernel_size} and model.strides={strides} must be >= 1"
-            )
-        if activation not in ACTIVATIONS:
-            raise AdxUserError(
-                f"model.activation={activation}; choose one of: {', '.join(ACTIVATIONS)}"
-            )
-        self.activation = activation
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
         factor = self.strides ** len(self.filters)
         if self.window % factor:
             raise AdxUserError(
@@ -186,7 +123,7 @@ class Conv1DAutoencoder(_SequenceAutoencoder):
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": "same",
-            "activation": activation,
+            "activation": self.activation,
         }
 
         encoder: list[layers.Layer] = []
@@ -202,7 +139,7 @@ class Conv1DAutoencoder(_SequenceAutoencoder):
         decoder: list[layers.Layer] = []
         if self.latent_dim:
             decoder += [
-                layers.Dense(short[0] * short[1], activation=activation),
+                layers.Dense(short[0] * short[1], activation=self.activation),
                 layers.Reshape(short),
             ]
         for width in reversed(self.filters):
@@ -210,13 +147,3 @@ class Conv1DAutoencoder(_SequenceAutoencoder):
         decoder.append(layers.Conv1D(self.channels, self.kernel_size, padding="same"))
         code = (self.latent_dim,) if self.latent_dim else short
         self.decoder = keras.Sequential([keras.Input(code), *decoder], name="decoder")
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            activation=self.activation,
-        )
-        return config

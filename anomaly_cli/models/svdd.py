@@ -13,18 +13,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from anomaly_cli.errors import AdxUserError
-
 OBJECTIVES = ("one_class", "soft_boundary")
-
-
-def check_svdd_settings(objective: str, nu: float, eps: float) -> None:
-    if objective not in OBJECTIVES:
-        raise AdxUserError(f"model.objective={objective}; choose one of: {', '.join(OBJECTIVES)}")
-    if not 0 < nu <= 1:
-        raise AdxUserError(f"model.nu={nu} must lie in (0, 1], e.g. 0.1")
-    if eps <= 0:
-        raise AdxUserError(f"model.eps={eps} must be positive, e.g. 0.1")
 
 
 def initial_centre(latents: np.ndarray, eps: float) -> np.ndarray:

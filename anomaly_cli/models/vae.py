@@ -1,109 +1,59 @@
 """Variational autoencoder and beta-VAE for images (seed 000, sections 4 and 5).
 
-Encoder: strided 3x3 convolutions whose filter count doubles per layer, flatten,
-a dense layer, then the two Gaussian heads, the mean and the log-variance of
-q(z|x). Decoder: the conv autoencoder's mirrored decoder ending in a sigmoid.
-Both come from `blocks`; the encoder's last Dense layer has 2 * latent_dim units
-whose first half is the mean head and second half the log-variance head (one
-Dense of 2L units is exactly two Dense heads of L side by side, as in the seed).
-
-Training minimises, per batch,
-
-    loss = reconstruction_loss + beta * kl_loss
-
-where reconstruction_loss is the batch mean of each sample's `model.loss`
-(mse | mae | msle) averaged over its pixels and channels, and kl_loss is the
-batch mean of KL(q(z|x) || N(0, I)) summed over the latent dimensions. That is
-the seed's scaling (Keras' "mse" loss plus a latent-summed, batch-averaged KL),
-so its beta = 1e-4 means the same thing here. Because the reconstruction term is
-a per-pixel mean, beta = 1 weighs the KL as heavily as an ELBO with a summed
-reconstruction error and beta = H * W * C would; that is the seed's plain VAE, whose reconstructions
-collapsed to grey images, and why its beta-VAE shrinks beta. `kl_loss` is
-reported unweighted, so loss - reconstruction_loss = beta * kl_loss.
-
-Training samples z = mu + sigma * eps (the reparameterisation trick). The
-validation loss (test_step) decodes the mean z = mu instead, so early stopping
-and checkpointing watch a number without sampling noise, whose reconstruction
-part is the mean anomaly score of the validation normals when loss == score.
-
-Score: the reconstruction error (`model.score`) of the decoded mean, z = mu.
-With `n_samples` > 0 it is the error averaged over that many reparameterised
-draws z_i = mu + sigma * eps_i, where the eps_i come from `sample_seed` and are
-the same for every sample: the same model scores the same input the same way,
-whatever batch it sits in.
-
-Slips in the seed fixed here:
-- Scoring ran `predict`, i.e. the sampling forward pass, so every call gave
-  other scores; the score here decodes the mean (or seeded draws).
-- The KL term went through `add_loss` in `call`, so it also entered every
-  inference pass, and `loss` / the "mse" metric never said how much of the
-  objective was reconstruction; the terms are reported apart here.
-- The beta-VAE drew its noise with a static `mean.shape`, which fails for an
-  unknown batch size inside a compiled function; the noise here takes the
-  runtime shape and a seed generator, so seeded training is reproducible.
-- The beta-VAE listing shows a 1-channel sigmoid convolution at the end of
-  its encoder's conv stack, in no other model and never discussed; it reads
-  as a pasting slip, and both models share one encoder here.
-- Every layer's initialiser got the same fixed seed, so same-shaped layers
-  started identical; here the run's seed (apply_seed) drives them all.
-The seed's KL formula itself, -0.5 * sum(1 + log_var - mu^2 - exp(log_var)),
-is correct and kept.
+A strided conv encoder with Gaussian mean and log-variance heads, a
+reparameterised latent and the conv autoencoder's mirrored sigmoid decoder,
+trained on reconstruction + beta * KL; scored by the reconstruction error of
+the decoded mean (or of `n_samples` seeded draws).
+See docs/models/vae.md and docs/models/beta_vae.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import AnomalyModel, require_shape
-from anomaly_cli.models.blocks import conv_decoder, conv_encoder, doubling_widths
-from anomaly_cli.scoring.reconstruction import error_map, reconstruction_error
+from anomaly_cli.models.base import ReconstructionModel, batch_inputs
+from anomaly_cli.models.blocks import conv_decoder, conv_encoder, conv_widths
+from anomaly_cli.models.hyperparameters import (
+    Hyperparameter,
+    conv_stack,
+    integer,
+    number,
+)
+from anomaly_cli.scoring.reconstruction import (
+    DEFAULT_TOP_K,
+    error_map,
+    reconstruction_error,
+)
 
 
 @keras.saving.register_keras_serializable(package="adx")
-class VariationalAutoencoder(AnomalyModel):
-    def __init__(
-        self,
-        sample_shape: tuple[int, ...],
-        num_hidden_layers: int = 3,
-        num_filters: int = 32,
-        dense_units: int = 256,
-        latent_dim: int = 16,
-        beta: float = 1.0,
-        n_samples: int = 0,
-        sample_seed: int = 0,
-        **kwargs: Any,
-    ):
-        super().__init__(sample_shape=sample_shape, **kwargs)
-        height, width, channels = require_shape("vae", self.sample_shape, "image")
-        widths = doubling_widths(
-            "vae", self.sample_shape, num_hidden_layers, num_filters, latent_dim, dense_units
-        )
-        if not float(beta) >= 0:
-            raise AdxUserError(
-                f"model.beta={beta} must be >= 0; 1 is the plain VAE, seed 000's beta-VAE uses 1e-4"
-            )
-        if int(n_samples) < 0:
-            raise AdxUserError(
-                f"model.n_samples={n_samples} must be >= 0; 0 scores the decoded mean, "
-                "N averages the error over N latent draws"
-            )
-        self.num_hidden_layers = int(num_hidden_layers)
-        self.num_filters = int(num_filters)
-        self.dense_units = int(dense_units)
-        self.latent_dim = int(latent_dim)
-        self.beta = float(beta)
-        self.n_samples = int(n_samples)
-        self.sample_seed = int(sample_seed)
+class VariationalAutoencoder(ReconstructionModel):
+    model_name = "vae"
+    accepts = "image"
+    hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
+        **conv_stack(filters=32, latent_dim=16, units=[256]),
+        "beta": Hyperparameter(
+            1.0, number(0, hint="; 1 is the plain VAE, seed 000's beta-VAE uses 1e-4")
+        ),
+        "n_samples": Hyperparameter(
+            0,
+            integer(
+                minimum=0,
+                hint="; 0 scores the decoded mean, N averages the error over N latent draws",
+            ),
+        ),
+        "sample_seed": Hyperparameter(0, integer(minimum=0)),
+    }
 
-        self.encoder = conv_encoder(
-            self.sample_shape, widths, 2 * self.latent_dim, self.dense_units
-        )
-        self.decoder = conv_decoder(self.latent_dim, (height, width, channels), widths)
+    def __init__(self, sample_shape: tuple[int, ...], **config: Any):
+        super().__init__(sample_shape, **config)
+        conv = conv_widths(self.model_name, self.sample_shape, self.num_hidden_layers, self.filters)
+        self.encoder = conv_encoder(self.sample_shape, conv, 2 * self.latent_dim, self.units)
+        self.decoder = conv_decoder(self.latent_dim, self.sample_shape, conv)
         # Drawn from Python's seeded RNG (apply_seed), so seeded training repeats.
         self.noise = keras.random.SeedGenerator(name="reparameterisation_noise")
         self._objective = keras.losses.get(self.loss_name)
@@ -127,11 +77,7 @@ class VariationalAutoencoder(AnomalyModel):
         z = self.reparameterise(mean, log_var) if training else mean
         return self.decoder(z, training=training)
 
-    # Training.
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        # The objective lives in train_step/test_step; compile only sets the optimizer.
-        self.compile(optimizer=optimizer)
-
+    # Training: the objective lives in train_step/test_step.
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
@@ -154,7 +100,7 @@ class VariationalAutoencoder(AnomalyModel):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.elbo_terms(x, sample=True, training=True)
             loss = reconstruction + self.beta * kl
@@ -165,7 +111,7 @@ class VariationalAutoencoder(AnomalyModel):
         return self._report(reconstruction, kl, loss)
 
     def test_step(self, data: Any) -> dict[str, Any]:
-        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = batch_inputs(data)
         reconstruction, kl = self.elbo_terms(x, sample=False)
         return self._report(reconstruction, kl, reconstruction + self.beta * kl)
 
@@ -189,11 +135,11 @@ class VariationalAutoencoder(AnomalyModel):
             for eps in self._score_noise
         ]
 
-    def score_batch(self, x: np.ndarray) -> np.ndarray:
+    def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         if not self.n_samples:
-            return super().score_batch(x)
+            return super().score_batch(x, top_k)
         errors = [
-            reconstruction_error(x, r, self.score_name, self.top_k)
+            reconstruction_error(x, r, self.score_name, top_k)
             for r in self._sampled_reconstructions(x)
         ]
         return np.mean(errors, axis=0)
@@ -203,16 +149,3 @@ class VariationalAutoencoder(AnomalyModel):
             return super().map_batch(x)
         maps = [error_map(x, r, self.score_name) for r in self._sampled_reconstructions(x)]
         return np.mean(maps, axis=0)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            num_hidden_layers=self.num_hidden_layers,
-            num_filters=self.num_filters,
-            dense_units=self.dense_units,
-            latent_dim=self.latent_dim,
-            beta=self.beta,
-            n_samples=self.n_samples,
-            sample_seed=self.sample_seed,
-        )
-        return config

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.scoring.batches import map_batches
 from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, check_top_k
 
 log = logging.getLogger("adx")
@@ -79,9 +80,9 @@ class Scores:
 
 def score_samples(model: Any, data: Any, options: ScoringOptions, batch_size: int = 256) -> Scores:
     """Scores of every sample in `data` (array or batched dataset), higher = more anomalous."""
-    model.top_k = options.top_k
     if not options.monte_carlo:
-        return Scores(np.asarray(model.score(data, batch_size), dtype=np.float64))
+        scores = model.score(data, batch_size, top_k=options.top_k)
+        return Scores(np.asarray(scores, dtype=np.float64))
     with dropout_sampling(model) as active:
         if not active:
             log.warning(
@@ -89,13 +90,29 @@ def score_samples(model: Any, data: Any, options: ScoringOptions, batch_size: in
                 "gives the same scores and score_std is 0 (set model.dropout > 0 and retrain)",
                 options.mc_samples,
             )
-        passes = model._per_batch(
+        passes = map_batches(
             data,
             batch_size,
-            lambda x: np.stack([model.score_batch(x) for _ in range(options.mc_samples)], axis=1),
+            lambda x: np.stack(
+                [model.score_batch(x, options.top_k) for _ in range(options.mc_samples)], axis=1
+            ),
         )
     mean, std = passes.mean(axis=1), passes.std(axis=1)
     return Scores(mean + options.mc_combine * std, mean, std)
+
+
+def all_layers(layer: Any) -> list[Any]:
+    """`layer` and every layer nested in it, through each model's public `.layers`
+    (sub-models of a subclassed model are among its layers), each once."""
+    found: dict[int, Any] = {}
+    pending = [layer]
+    while pending:
+        current = pending.pop()
+        if id(current) in found:
+            continue
+        found[id(current)] = current
+        pending.extend(getattr(current, "layers", []))
+    return list(found.values())
 
 
 @contextlib.contextmanager
@@ -105,7 +122,7 @@ def dropout_sampling(model: Any) -> Iterator[list[Any]]:
 
     from anomaly_cli.models.layers import McDropout
 
-    everything = list(model._flatten_layers(include_self=True, recursive=True))
+    everything = all_layers(model)
     dropouts = [layer for layer in everything if isinstance(layer, McDropout)]
 
     def switch(on: bool) -> None:

@@ -1,72 +1,129 @@
-"""Score val and test, fit the threshold on val, measure test, write the artifacts.
+"""Assessment in stages, and the ending that train and evaluate share.
 
-Shared by `train` and `evaluate`, so both write exactly the same files.
+The stages, each usable alone:
+
+- `score_split`: model + split -> `Scores`; reads no labels, so a verb
+  without them (predict) can call it alone;
+- `judge` (evaluation/judge.py): scores + labels -> the threshold fitted on
+  val and the test metrics; no files;
+- `write_artifacts` (reporting/artifacts.py): the run's files, then the plots
+  `report.plots` lists.
+
+`assess` chains them for a labelled val and test split; `conclude_run` is what
+train and evaluate do once their model is ready.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 from anomaly_cli import runs
-from anomaly_cli.data.base import Splits
+from anomaly_cli.data.base import Split, Splits
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.evaluation.metrics import compute_metrics, pr_points, roc_points
+from anomaly_cli.evaluation.judge import judge
 from anomaly_cli.evaluation.pixel import pixel_metrics
-from anomaly_cli.evaluation.thresholds import Threshold, fit_threshold, predict
-from anomaly_cli.reporting import plots, tables
+from anomaly_cli.reporting.artifacts import write_artifacts
+from anomaly_cli.reporting.assessment import Assessment
 from anomaly_cli.scoring.scorer import Scores, ScoringOptions, score_samples
 from anomaly_cli.tasks.lifecycle import set_stage
 
 log = logging.getLogger("adx")
 
+# What runs configured before `report.plots` existed always drew.
+PLOTS_BEFORE_REPORT_GROUP = ("roc", "score_histogram")
 
-@dataclass(frozen=True)
-class Assessment:
-    metrics: dict[str, Any]
-    threshold: Threshold
-    table: str
+
+def score_split(model: Any, split: Split, batch_size: int, options: ScoringOptions) -> Scores:
+    """Scores of every sample of `split`, in id order, higher = more anomalous."""
+    # score_samples is looked up in this module, where tests/faults.py injects
+    # a Ctrl-C "while scoring".
+    from anomaly_cli.data.pipeline import scoring_batches
+
+    return score_samples(model, scoring_batches(split, batch_size), options)
+
+
+def anomaly_maps(model: Any, split: Split, batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-pixel maps of `split` and its ground-truth masks, where both can exist."""
+    masks = split.mask_dataset()
+    if masks is None:
+        return None
+    if not model.produces_maps:
+        log.info("no pixel metrics: %s gives no per-pixel maps", type(model).__name__)
+        return None
+    from anomaly_cli.data.pipeline import scoring_batches
+
+    maps = model.anomaly_map(scoring_batches(split, batch_size))
+    return maps, np.stack(list(masks.as_numpy_iterator()))
 
 
 def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: str) -> Assessment:
-    from anomaly_cli.data.pipeline import scoring_batches
-
+    """Score val and test, fit the threshold on val, measure test, write the artifacts."""
     batch_size = int(cfg.trainer.batch_size)
     options = ScoringOptions.from_config(cfg.get("scoring"))
-    val = score_samples(model, scoring_batches(splits.val, batch_size), options)
-    test = score_samples(model, scoring_batches(splits.test, batch_size), options)
+    val = score_split(model, splits.val, batch_size, options)
+    test = score_split(model, splits.test, batch_size, options)
     check_finite_scores({"val": val.score, "test": test.score}, cfg)
-    test_scores = test.score
-    threshold = fit_threshold(cfg.threshold, val.score, splits.val.labels)
-    labels = splits.test.labels
-    metrics = compute_metrics(labels, test_scores, threshold.value)
-    table = tables.metrics_table(metrics)
-    write_artifacts(run_dir, splits, test, threshold, metrics, table, title)
-    if splits.reports is not None:
-        for name, frame in splits.reports(test_scores).items():
-            runs.write_csv(run_dir / name, frame)
-    masks = splits.test.mask_dataset()
-    if masks is not None and not model.produces_maps:
-        log.info("no pixel metrics: %s gives no per-pixel maps", type(model).__name__)
-    elif masks is not None:
-        maps = model.anomaly_map(scoring_batches(splits.test, batch_size))
-        truth = np.stack(list(masks.as_numpy_iterator()))
-        pixel = pixel_metrics(maps, truth)
-        runs.write_json(run_dir / runs.PIXEL_METRICS, pixel)
+    judgement = judge(cfg.threshold, val.score, splits.val.labels, test.score, splits.test.labels)
+    maps, masks, pixel = None, None, None
+    pixel_truth = anomaly_maps(model, splits.test, batch_size)
+    if pixel_truth is not None:
+        maps, masks = pixel_truth
+        pixel = pixel_metrics(maps, masks)
         log.info("pixel AUROC %s over %d images", pixel["pixel_auroc"], pixel["images"])
+    assessment = Assessment(
+        title=title,
+        ids=splits.test.ids,
+        labels=splits.test.labels,
+        scores=test,
+        judgement=judgement,
+        maps=maps,
+        masks=masks,
+        pixel_metrics=pixel,
+        source_reports=splits.reports(test.score) if splits.reports is not None else {},
+    )
+    write_artifacts(run_dir, assessment, plot_names(cfg))
     log.info(
         "threshold %.6g (%s); test AUROC %.4f",
-        threshold.value,
-        threshold.strategy,
-        metrics["auroc"],
+        judgement.threshold.value,
+        judgement.threshold.strategy,
+        judgement.metrics["auroc"],
     )
-    return Assessment(metrics=metrics, threshold=threshold, table=table)
+    return assessment
+
+
+def plot_names(cfg: DictConfig) -> list[str]:
+    report = cfg.get("report")
+    return list(report.plots) if report is not None else list(PLOTS_BEFORE_REPORT_GROUP)
+
+
+def conclude_run(
+    model: Any,
+    splits: Splits,
+    cfg: DictConfig,
+    run_dir: Path,
+    *,
+    subject: str,
+    run_info: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Assess `model`, then record the run (run.json, `latest`) and print its metrics.
+
+    `run_info` is called once the artifacts are written, so what it reports
+    (e.g. train's wall time) covers the assessment too. Returns the test metrics.
+    """
+    set_stage("scoring")
+    title = f"{cfg.model.name} on {cfg.dataset.name}"
+    result = assess(model, splits, cfg, run_dir, title)
+    # run.json and `latest` only after every artifact, so both mark a finished run.
+    runs.write_json(run_dir / runs.RUN_INFO, run_info())
+    runs.update_latest(run_dir, cfg.paths.output_dir)
+    print_report(subject, result, run_dir)
+    return result.metrics
 
 
 def check_finite_scores(scores: dict[str, np.ndarray], cfg: DictConfig) -> None:
@@ -88,39 +145,3 @@ def print_report(subject: str, result: Assessment, run_dir: Path) -> None:
     print(f"\nTest metrics ({subject}, threshold {threshold.value:.6g} by {threshold.strategy}):")
     print(result.table)
     print(f"Run directory: {run_dir}")
-
-
-def write_artifacts(
-    run_dir: Path,
-    splits: Splits,
-    test: Scores,
-    threshold: Threshold,
-    metrics: dict[str, Any],
-    table: str,
-    title: str,
-) -> None:
-    labels, test_scores = splits.test.labels, test.score
-    scores = pd.DataFrame(
-        {
-            "id": splits.test.ids,
-            "label": labels,
-            **test.columns(),
-            "prediction": predict(test_scores, threshold.value),
-        }
-    )
-    runs.write_csv(run_dir / runs.SCORES, scores)
-    roc = roc_points(labels, test_scores)
-    runs.write_csv(run_dir / runs.ROC, roc)
-    runs.write_csv(run_dir / runs.PR, pr_points(labels, test_scores))
-    runs.write_json(
-        run_dir / runs.THRESHOLD,
-        {**threshold.to_dict(), "fitted_on": "val", "val_counts": splits.val.counts()},
-    )
-    runs.write_json(run_dir / runs.METRICS_JSON, metrics)
-    runs.write_csv(run_dir / runs.METRICS_CSV, tables.metrics_frame(metrics))
-    runs.write_text(run_dir / runs.METRICS_TXT, table + "\n")
-    set_stage("drawing plots")
-    plots.roc_plot(
-        run_dir / runs.ROC_PLOT, roc, metrics["auroc"], (metrics["fpr"], metrics["recall"]), title
-    )
-    plots.score_histogram(run_dir / runs.HIST_PLOT, test_scores, labels, threshold.value, title)

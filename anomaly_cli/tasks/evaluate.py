@@ -25,13 +25,15 @@ from anomaly_cli.tasks.common import (
     task_overrides,
 )
 from anomaly_cli.tasks.lifecycle import set_stage
+from anomaly_cli.vocabulary import upgrade_run_config
 
 # Groups whose change would need a different checkpoint, not a re-evaluation.
 _FIXED_BY_CHECKPOINT = ("model", "optimizer", "trainer")
-# Keys of those groups that only change how the checkpoint is applied. trainer.seed
-# is not among them: it decides the data split, and a new split could put
-# training samples into the test set.
+# Keys of those groups that only change how the checkpoint is applied.
 _CHANGEABLE_KEYS = ("model.score", "trainer.batch_size", "trainer.verbose", "trainer.deterministic")
+# dataset.seed decides the data split: a new split could put training samples
+# into the test set.
+_FIXED_DATA_KEYS = ("dataset.seed",)
 
 
 def rewrite_overrides(args: Sequence[str]) -> list[str]:
@@ -70,7 +72,8 @@ def source_choices(run: Path) -> dict[str, str]:
     return {
         str(group): str(option)
         for group, option in choices.items()
-        if option is not None and not str(group).startswith("hydra")
+        # debug= shrank the training; evaluate composes no such group.
+        if option is not None and not str(group).startswith("hydra") and group != "debug"
     }
 
 
@@ -97,11 +100,12 @@ def effective_config(
         if (source_groups or {}).get(key) == str(override.value()):
             continue
         top = key.split(".")[0]
-        if top in _FIXED_BY_CHECKPOINT and key not in _CHANGEABLE_KEYS:
+        fixed = top in _FIXED_BY_CHECKPOINT and key not in _CHANGEABLE_KEYS
+        if fixed or key in _FIXED_DATA_KEYS:
             raise AdxUserError(
                 f"evaluate re-scores the run's checkpoint, so '{override.input_line}' cannot "
-                "apply; train a new run instead (evaluate accepts dataset.*, threshold=*, "
-                f"{', '.join(_CHANGEABLE_KEYS)})"
+                "apply; train a new run instead (evaluate accepts dataset.* but "
+                f"{', '.join(_FIXED_DATA_KEYS)}, threshold=*, {', '.join(_CHANGEABLE_KEYS)})"
             )
         OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
     merged.paths = cfg.paths
@@ -124,6 +128,7 @@ def prepare(cfg: DictConfig, overrides: Sequence[str]) -> tuple[Path, DictConfig
         ) from error
     if not isinstance(source_cfg, DictConfig) or not {"model", "dataset"} <= set(source_cfg):
         raise runs.DamagedFile(f"{source / runs.CONFIG} is not an adx run config")
+    source_cfg = upgrade_run_config(source_cfg, source)
     try:
         merged = effective_config(source_cfg, cfg, overrides, source_choices(source))
     except OmegaConfBaseException as error:  # e.g. an interpolation that no longer resolves
@@ -153,7 +158,7 @@ def evaluate(
 
     from anomaly_cli.data.loader import data_report, load_splits
     from anomaly_cli.models.loading import load_checkpoint
-    from anomaly_cli.tasks.assess import assess, print_report
+    from anomaly_cli.tasks.assess import conclude_run
     from anomaly_cli.training.seeding import apply_seed
 
     set_stage("loading data")
@@ -164,7 +169,7 @@ def evaluate(
         if transform_file.is_file()
         else None
     )
-    splits = load_splits(merged.dataset, seed, merged.get("protocol"), transform, plugins)
+    splits = load_splits(merged.dataset, merged.get("protocol"), transform, plugins)
     set_stage("loading the checkpoint")
     apply_seed(seed, bool(merged.trainer.deterministic))
     model = load_checkpoint(source / runs.CHECKPOINT, remedy=_retrain_hint(source))
@@ -179,11 +184,13 @@ def evaluate(
     if transform is not None:
         runs.write_json(run_dir / runs.DATA_TRANSFORM, transform)
     _link_or_copy(source / runs.CHECKPOINT, run_dir / runs.CHECKPOINT)
-    set_stage("scoring")
-    result = assess(model, splits, merged, run_dir, f"{merged.model.name} on {merged.dataset.name}")
-    runs.write_json(
-        run_dir / runs.RUN_INFO,
-        {
+    metrics = conclude_run(
+        model,
+        splits,
+        merged,
+        run_dir,
+        subject=f"{merged.model.name} from {source.name}",
+        run_info=lambda: {
             "verb": "evaluate",
             "source_run": str(source),
             "overrides": list(overrides),
@@ -194,10 +201,8 @@ def evaluate(
             "counts": splits.counts(),
         },
     )
-    runs.update_latest(run_dir, cfg.paths.output_dir)
     log.info("evaluated %s", source)
-    print_report(f"{merged.model.name} from {source.name}", result, run_dir)
-    return result.metrics
+    return metrics
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

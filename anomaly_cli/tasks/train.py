@@ -74,13 +74,13 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
 
     set_stage("loading data")
     # Data first: its errors then reach the user before TensorFlow's start-up.
-    splits = load_splits(cfg.dataset, seed, cfg.protocol, plugins=plugins)
+    splits = load_splits(cfg.dataset, cfg.protocol, plugins=plugins)
 
     import keras
     import tensorflow as tf
 
     from anomaly_cli.models.loading import build_model, load_checkpoint
-    from anomaly_cli.tasks.assess import assess, print_report
+    from anomaly_cli.tasks.assess import conclude_run
     from anomaly_cli.training.fit import fit_model
     from anomaly_cli.training.seeding import apply_seed
 
@@ -106,10 +106,13 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
         run_dir / runs.CHECKPOINT, remedy=f"go on with: adx train resume={run_dir}"
     )
     best.set_score(model.score_name)
-    result = assess(best, splits, cfg, run_dir, f"{cfg.model.name} on {cfg.dataset.name}")
-    runs.write_json(
-        run_dir / runs.RUN_INFO,
-        {
+    return conclude_run(
+        best,
+        splits,
+        cfg,
+        run_dir,
+        subject=f"{cfg.model.name} on {cfg.dataset.name}",
+        run_info=lambda: {
             "verb": "train",
             "model": cfg.model.name,
             "dataset": cfg.dataset.name,
@@ -130,9 +133,6 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
             },
         },
     )
-    runs.update_latest(run_dir, cfg.paths.output_dir)
-    print_report(f"{cfg.model.name} on {cfg.dataset.name}", result, run_dir)
-    return result.metrics
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")

@@ -45,6 +45,7 @@ def fit_model(
     """
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
+    from anomaly_cli.targets import plugin_list
     from anomaly_cli.training.callbacks import RunCheckpointer
     from anomaly_cli.training.optimizers import build_optimizer
     from anomaly_cli.training.state import TrainingState
@@ -61,7 +62,9 @@ def fit_model(
         model = load_checkpoint(run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True)
     else:
         state = TrainingState()  # nothing finished before: start from the beginning
-        model.compile_for_training(build_optimizer(cfg.optimizer, steps, epochs))
+        model.compile_for_training(
+            build_optimizer(cfg.optimizer, steps, epochs, plugin_list(cfg.get("plugins")))
+        )
     # Before prepare_training, which may pre-train for a while.
     first_counted = model.first_checkpoint_epoch
     if epochs < first_counted:

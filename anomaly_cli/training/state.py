@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from anomaly_cli import runs
+from anomaly_cli import __version__, runs
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.runs import DamagedFile, check_keras_archive, read_json_object
+from anomaly_cli.runs import DamagedFile, check_keras_archive, read_json_object, written_by
 
 # The only names state.json may give its checkpoint (no paths, no `..`).
 LAST_CHECKPOINT = re.compile(r"last-\d{4,}\.keras")
@@ -74,6 +74,16 @@ def resumable_overrides(run: Path) -> list[str]:
     if not isinstance(verb_config, dict) or "resume" not in verb_config:
         raise AdxUserError(
             f"{label} holds an evaluate or sweep run, not a train run; only training goes on"
+        )
+    if "task_name" not in verb_config:
+        # Runs from before the config names settled (adx 0.1) drew their data
+        # with trainer.seed and may hold retired keys: resumed today, the data
+        # could silently differ from the epochs already trained.
+        version = written_by(run)
+        raise AdxUserError(
+            f"{label} was started by adx {version}, whose config names this adx {__version__} "
+            f"changed; finish it with adx {version}, or evaluate its best model so far: "
+            f"adx evaluate run={shlex.quote(str(run))}"
         )
     state_file = run / runs.TRAINING_STATE
     if state_file.is_file():

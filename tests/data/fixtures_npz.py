@@ -3,7 +3,7 @@
 Label 0 ("blob"): one soft Gaussian blob per 28x28 uint8 image, the normal class.
 Label 1 ("patch"): a blob with a bright square patch, the anomaly to detect.
 Label 2 ("bar"): a blob with a bright horizontal bar, a few per split, to test
-`anomaly_labels`. Every split (train, val, test) holds all three labels.
+`anomaly_classes`. Every split (train, val, test) holds all three labels.
 """
 
 from __future__ import annotations

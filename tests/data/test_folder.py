@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from anomaly_cli.data import folder
 from anomaly_cli.data.base import LoadContext, Splits
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import FAST_TRAIN, REPO, latest, run_adx, run_dirs
+from tests.conftest import FAST_TRAIN, REPO, latest, run_adx, run_adx_in_process, run_dirs
 from tests.data.fixtures_folder import (
     blob_image,
     make_folder_fixture,
@@ -277,7 +277,7 @@ def test_mask_subfolder_per_abnormal_folder(tmp_path: Path):
 def test_train_on_a_folder_finds_the_patches_and_writes_pixel_metrics(tmp_path: Path):
     fx = make_folder_fixture(tmp_path / "data", n_normal=120, n_abnormal=40, size=32)
     write_corrupt(fx.normal / "normal_broken.png")
-    result = run_adx(
+    result = run_adx_in_process(
         "train", *FAST_TRAIN, "dataset=folder", "trainer.epochs=10", "trainer.batch_size=16",
         "dataset.normal_dir=data/images/normal", "dataset.abnormal_dirs=data/images/abnormal",
         "dataset.mask_dir=data/masks", "dataset.preprocess.image_size=32",

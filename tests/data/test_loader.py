@@ -36,7 +36,7 @@ def test_a_table_with_infinite_values_is_refused_before_training(tmp_path: Path)
         "train", "dataset=tabular", f"dataset.path={path}", "dataset.normal_class=normal"
     )
     with pytest.raises(AdxUserError, match=r"column\(s\) f04 of .*rows.csv hold infinite values"):
-        load_splits(cfg.dataset, 0, cfg.protocol)
+        load_splits(cfg.dataset, cfg.protocol)
 
 
 def test_npz_arrays_that_would_need_pickle_are_refused(tmp_path: Path):
@@ -49,4 +49,31 @@ def test_npz_arrays_that_would_need_pickle_are_refused(tmp_path: Path):
     with pytest.raises(
         AdxUserError, match=r"objects.npz cannot be read as an .npz of arrays \(Val"
     ):
-        load_splits(cfg.dataset, 0, cfg.protocol)
+        load_splits(cfg.dataset, cfg.protocol)
+
+
+def _test_ids(*overrides: str) -> list[str]:
+    cfg = compose_config("train", "dataset=synthetic", *overrides)
+    return list(load_splits(cfg.dataset, cfg.protocol).test.ids)
+
+
+def test_the_data_seed_alone_decides_the_split():
+    default = _test_ids()
+    assert _test_ids("trainer.seed=1") == default  # training's seed leaves the data alone
+    assert _test_ids("dataset.seed=1") != default
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        ("null", "dataset.seed is not set; add seed: 555 to the dataset config"),
+        ("-1", r"dataset.seed=-1 must be a whole number from 0 to 2\*\*32 - 1"),
+        ("1.5", r"dataset.seed=1.5 must be a whole number"),
+    ],
+)
+def test_a_bad_data_seed_is_refused_before_any_data_is_read(seed: str, message: str):
+    from anomaly_cli.data.splits import check_sampling
+
+    cfg = compose_config("train", "dataset=synthetic", f"dataset.seed={seed}")
+    with pytest.raises(AdxUserError, match=message):
+        check_sampling(cfg.dataset, cfg.protocol)

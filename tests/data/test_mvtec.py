@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from anomaly_cli.data import mvtec
 from anomaly_cli.data.base import LoadContext
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import REPO, latest, run_adx, run_dirs
+from tests.conftest import REPO, latest, run_adx, run_adx_in_process, run_dirs
 from tests.data.fixtures_mvtec import make_mvtec_fixture
 
 SEED = 555
@@ -195,7 +195,9 @@ def test_only_the_clean_protocol_applies(own_tree):
 def test_train_finds_planted_defects_and_scores_pixels(tree, tmp_path):
     root, _ = tree
     args = ("dataset=mvtec", f"dataset.root={root}", "dataset.preprocess.image_size=32")
-    result = run_adx("train", *args, "trainer.epochs=3", "trainer.verbose=0", cwd=tmp_path)
+    result = run_adx_in_process(
+        "train", *args, "trainer.epochs=3", "trainer.verbose=0", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run = latest(tmp_path)
     assert json.loads((run / "metrics.json").read_text())["auroc"] >= 0.85

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from anomaly_cli.data import npz
 from anomaly_cli.data.base import CLEAN, TRANSDUCTIVE, LoadContext
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import latest, run_adx, run_dirs
+from tests.conftest import latest, run_adx, run_adx_in_process, run_dirs
 from tests.data.fixtures_npz import COUNTS, make_arrays, make_npz_fixture
 
 DEFAULTS = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/dataset/npz.yaml")
@@ -60,8 +60,8 @@ def test_file_splits_are_kept_and_train_drops_its_anomalies(npz_file: Path):
     assert list(splits.test.ids) == sorted(splits.test.ids)
 
 
-def test_anomaly_labels_leave_other_labels_out(npz_file: Path):
-    splits = load(npz_file, anomaly_labels=[1])
+def test_anomaly_classes_leave_other_labels_out(npz_file: Path):
+    splits = load(npz_file, anomaly_classes=[1])
     assert splits.counts()["val"] == {"normal": 40, "anomaly": 12}
     assert splits.class_counts()["test"] == {"0": 60, "1": 30}
     assert splits.info["dropped_train_anomalies"] == COUNTS["train"][1]
@@ -69,7 +69,7 @@ def test_anomaly_labels_leave_other_labels_out(npz_file: Path):
 
 
 def test_labels_by_class_name_and_lists(npz_file: Path):
-    splits = load(npz_file, class_names=["blob", "patch", "bar"], normal_label=["blob", 2])
+    splits = load(npz_file, class_names=["blob", "patch", "bar"], normal_class=["blob", 2])
     assert splits.info["normal_classes"] == ["blob", "bar"]
     assert splits.info["anomaly_classes"] == ["patch"]
     assert splits.class_counts()["train"] == {"blob": 160, "bar": 6}
@@ -124,16 +124,16 @@ def test_preprocessing_sets_shape_range_and_channels(npz_file: Path, tmp_path: P
     ("overrides", "message"),
     [
         (
-            {"normal_label": 7},
-            r"dataset.normal_label=7 is not a label in .*; labels present: 0, 1, 2$",
+            {"normal_class": 7},
+            r"dataset.normal_class=7 is not a label in .*; labels present: 0, 1, 2$",
         ),
         (
-            {"class_names": ["a", "b", "c"], "anomaly_labels": ["d"]},
-            r"dataset.anomaly_labels=\['d'\] is not a label .*labels present: 0 \(a\), 1 \(b\)",
+            {"class_names": ["a", "b", "c"], "anomaly_classes": ["d"]},
+            r"dataset.anomaly_classes=\['d'\] is not a label .*labels present: 0 \(a\), 1 \(b\)",
         ),
         ({"class_names": ["a", "b"]}, "class_names has 2 names but .* has label 2"),
-        ({"anomaly_labels": [0]}, "anomaly_labels repeats the normal label 0"),
-        ({"normal_label": [0, 1, 2]}, r"normal_label=\[0, 1, 2\] leaves no anomaly label"),
+        ({"anomaly_classes": [0]}, "anomaly_classes repeats the normal label 0"),
+        ({"normal_class": [0, 1, 2]}, r"normal_class=\[0, 1, 2\] leaves no anomaly label"),
         ({"path": None}, "dataset.path is not set; pass dataset.path=<file>.npz"),
     ],
 )
@@ -179,11 +179,11 @@ def test_bad_files_name_the_file_and_the_fix(tmp_path: Path):
 
 def test_cli_trains_on_an_npz_file(tmp_path: Path):
     make_npz_fixture(tmp_path)
-    result = run_adx(
+    result = run_adx_in_process(
         "train",
         "dataset=npz",
         "dataset.path=pneumoniamnist.npz",
-        "dataset.normal_label=0",
+        "dataset.normal_class=0",
         "dataset.preprocess.image_size=32",
         "trainer.epochs=5",
         "trainer.verbose=0",
@@ -205,13 +205,13 @@ def test_cli_bad_label_exits_2_with_one_line_and_no_run(tmp_path: Path):
         "train",
         "dataset=npz",
         "dataset.path=pneumoniamnist.npz",
-        "dataset.normal_label=5",
+        "dataset.normal_class=5",
         cwd=tmp_path,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == (
-        "adx: error: dataset.normal_label=5 is not a label in pneumoniamnist.npz; "
+        "adx: error: dataset.normal_class=5 is not a label in pneumoniamnist.npz; "
         "labels present: 0, 1, 2"
     )
     assert run_dirs(tmp_path) == set()

@@ -53,7 +53,9 @@ def test_no_normal_training_sample_is_an_error():
 
 
 def test_digits_one_vs_rest_in_unit_range():
-    cfg = OmegaConf.create({"normal_class": 3, "image_size": 32, "split": FRACTIONS})
+    cfg = OmegaConf.create(
+        {"normal_class": 3, "preprocess": {"image_size": 32}, "split": FRACTIONS}
+    )
     splits = digits.load(cfg, LoadContext(seed=555))
     assert splits.input_shape == (32, 32, 1)
     assert splits.train.counts()["anomaly"] == 0
@@ -65,13 +67,17 @@ def test_digits_one_vs_rest_in_unit_range():
 
 
 def test_digits_list_of_normal_classes_and_unknown_class():
-    cfg = OmegaConf.create({"normal_class": [0, 1], "image_size": 8, "split": FRACTIONS})
+    cfg = OmegaConf.create(
+        {"normal_class": [0, 1], "preprocess": {"image_size": 8}, "split": FRACTIONS}
+    )
     splits = digits.load(cfg, LoadContext(seed=555))
     normal = sum(s.counts()["normal"] for s in (splits.train, splits.val, splits.test))
     assert normal == 178 + 182  # zeros and ones in the bundled set
     with pytest.raises(AdxUserError, match="classes present: 0, 1, 2"):
         digits.load(
-            OmegaConf.create({"normal_class": "airplane", "image_size": 8, "split": FRACTIONS}),
+            OmegaConf.create(
+                {"normal_class": "airplane", "preprocess": {"image_size": 8}, "split": FRACTIONS}
+            ),
             LoadContext(seed=0),
         )
 

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from anomaly_cli.data.base import LoadContext, Splits
 from anomaly_cli.data.tabular import FITTED, REUSED, load
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import REPO, latest, run_adx, run_dirs
+from tests.conftest import REPO, latest, run_adx, run_adx_in_process, run_dirs
 from tests.data.fixtures_tabular import FEATURES, make_rows, make_tabular_fixture
 
 SEED = 7
@@ -143,12 +143,12 @@ def test_evaluate_refuses_a_different_scaler(table):
         load_table(path, "scaler=minmax", transform=state)
 
 
-def test_a_table_without_the_label_column_lists_its_columns(tmp_path):
+def test_a_table_without_the_class_column_lists_its_columns(tmp_path):
     path = write(tmp_path, pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
     with pytest.raises(AdxUserError) as error:
         load_table(path)
     assert str(error.value) == (
-        f"dataset.label_column=label is not a column of {path}; columns: a, b"
+        f"dataset.class_column=label is not a column of {path}; columns: a, b"
     )
 
 
@@ -247,7 +247,7 @@ def test_parquet_reads_like_csv(table, tmp_path):
     assert from_parquet.info["path"] == str(parquet)
 
 
-def test_cli_rejects_a_table_without_the_label_column(tmp_path):
+def test_cli_rejects_a_table_without_the_class_column(tmp_path):
     pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]}).to_csv(tmp_path / "rows.csv", index=False)
     result = run_adx(
         "train", "dataset=tabular", "dataset.path=rows.csv", "dataset.normal_class=normal",
@@ -255,15 +255,15 @@ def test_cli_rejects_a_table_without_the_label_column(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "adx: error: dataset.label_column=label is not a column of rows.csv; columns: x, y"
+        "adx: error: dataset.class_column=label is not a column of rows.csv; columns: x, y"
     )
     assert run_dirs(tmp_path) == set()
 
 
 def test_train_then_evaluate_a_new_table_with_the_saved_transform(tmp_path):
     make_tabular_fixture(tmp_path)
-    dataset = ("dataset=tabular", "dataset.label_column=label", "dataset.normal_class=normal")
-    result = run_adx(
+    dataset = ("dataset=tabular", "dataset.class_column=label", "dataset.normal_class=normal")
+    result = run_adx_in_process(
         "train", *dataset, "dataset.path=rows.csv", "model=dense_ae", "trainer.epochs=15",
         "trainer.batch_size=16", "trainer.verbose=0", cwd=tmp_path,
     )  # fmt: skip
@@ -281,7 +281,8 @@ def test_train_then_evaluate_a_new_table_with_the_saved_transform(tmp_path):
     assert len(scored) == 150 and scored.str.fullmatch(r"row-\d{6}").all()
 
     # evaluate composes with the run's own dataset group, so the new path is all it needs.
-    result = run_adx("evaluate", f"run={run}", "dataset.path=rows_new.csv", cwd=tmp_path)
+    new_table = "dataset.path=rows_new.csv"
+    result = run_adx_in_process("evaluate", f"run={run}", new_table, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = latest(tmp_path)
     assert evaluated != run

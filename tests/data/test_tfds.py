@@ -19,7 +19,13 @@ from omegaconf import OmegaConf
 
 from anomaly_cli.data.base import CLEAN, TRANSDUCTIVE, LoadContext
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import compose_config, run_adx, run_dirs, train_in_process
+from tests.conftest import (
+    compose_config,
+    run_adx,
+    run_adx_in_process,
+    run_dirs,
+    train_in_process,
+)
 from tests.data.fixtures_tfds import CALTECH_AIRPLANES, FIXTURE_SPLITS, make_tfds_fixture
 
 
@@ -118,7 +124,7 @@ def test_experiment_composes_to_seed_000():
         "value_range": [0, 1],
         "gcn": False,
     }
-    assert cfg.protocol.name == TRANSDUCTIVE and cfg.trainer.seed == 555
+    assert cfg.protocol.name == TRANSDUCTIVE and cfg.trainer.seed == cfg.dataset.seed == 555
     assert (cfg.model.latent_dim, cfg.trainer.epochs, cfg.trainer.batch_size) == (512, 20, 64)
     assert (cfg.threshold.strategy, cfg.threshold.value) == ("fixed", 0.03)
 
@@ -127,7 +133,7 @@ def test_experiment_scores_all_airplanes_and_800_others():
     cfg = compose_config("train", "experiment=caltech101_airplanes")
     with tfds.testing.mock_data(num_examples=900):
         truth = mock_labels("caltech101", "train+test")
-        splits = load(cfg.dataset, cfg.protocol.name, cfg.trainer.seed)
+        splits = load(cfg.dataset, cfg.protocol.name, cfg.dataset.seed)
         first_airplanes = list(splits.train.dataset().take(3).as_numpy_iterator())
     airplanes = int(np.sum(truth == 1))
     assert splits.counts() == {
@@ -145,7 +151,7 @@ def test_experiment_on_prepared_caltech101_offline(prepared):
     root, _ = prepared
     overrides = ("experiment=caltech101_airplanes", f"dataset.data_dir={root / 'tfds_data'}")
     cfg = compose_config("train", *overrides)
-    splits = load(cfg.dataset, cfg.protocol.name, cfg.trainer.seed)
+    splits = load(cfg.dataset, cfg.protocol.name, cfg.dataset.seed)
     assert splits.counts()["test"] == {"normal": CALTECH_AIRPLANES, "anomaly": 800}
     assert splits.counts()["train"] == {"normal": CALTECH_AIRPLANES, "anomaly": 0}
     airplane = next(splits.train.dataset().as_numpy_iterator())
@@ -208,7 +214,7 @@ def test_end_to_end_train_on_mock_data_writes_data_json(tmp_path: Path, monkeypa
 
 def test_cli_trains_on_a_prepared_data_dir_offline(prepared):
     root, _ = prepared
-    result = run_adx(
+    result = run_adx_in_process(
         "train",
         "dataset=mnist",
         "dataset.data_dir=tfds_data",

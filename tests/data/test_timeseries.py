@@ -14,7 +14,7 @@ from anomaly_cli.config_dir import config_dir
 from anomaly_cli.data import timeseries
 from anomaly_cli.data.base import CLEAN, TRANSDUCTIVE, UNSUPERVISED, LoadContext
 from anomaly_cli.errors import AdxUserError
-from tests.conftest import latest, run_adx, run_dirs, train_run
+from tests.conftest import latest, run_adx, run_adx_in_process, run_dirs, train_run
 from tests.data.fixtures_timeseries import (
     ANOMALY_INTERVALS,
     make_series,
@@ -26,7 +26,7 @@ from tests.data.fixtures_timeseries import (
 def config(path: Path, **overrides) -> OmegaConf:
     cfg = OmegaConf.load(config_dir() / "dataset" / "timeseries.yaml")
     cfg.path = str(path)
-    cfg.label_column = "label"
+    cfg.anomaly_column = "label"
     cfg.value_columns = ["sensor_a", "sensor_b"]  # not time: these tests name windows by index
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value, merge=False)
@@ -130,7 +130,7 @@ def test_a_given_transform_is_applied_instead_of_refitting(csv: Path):
 def test_rows_are_sorted_by_time_and_named_by_it(tmp_path: Path):
     frame = make_series()
     frame.sample(frac=1.0, random_state=1).to_csv(tmp_path / "shuffled.csv", index=False)
-    # value_columns=null: every numeric column except the label and time columns.
+    # value_columns=null: every numeric column except the anomaly and time columns.
     splits = load(tmp_path / "shuffled.csv", time_column="time", value_columns=None)
     assert splits.info["columns"] == ["sensor_a", "sensor_b"]
     assert splits.test.ids[:2].tolist() == ["t=1200.0", "t=1204.0"]
@@ -144,7 +144,7 @@ def test_intervals_inline_or_from_a_file_give_the_same_labels(tmp_path: Path):
     by_column = load(path)
     inline = load(
         path,
-        label_column=None,
+        anomaly_column=None,
         value_columns=["sensor_a", "sensor_b"],
         intervals=[list(i) for i in ANOMALY_INTERVALS],
     )
@@ -153,7 +153,7 @@ def test_intervals_inline_or_from_a_file_give_the_same_labels(tmp_path: Path):
     )
     from_file = load(
         path,
-        label_column=None,
+        anomaly_column=None,
         value_columns=["sensor_a", "sensor_b"],
         intervals_path=str(tmp_path / "iv.csv"),
     )
@@ -224,13 +224,13 @@ def test_point_scores_average_the_windows_covering_each_test_point(csv: Path):
             "dataset.value_columns: no column pressure in .*; its columns are "
             "time, sensor_a, sensor_b, label",
         ),
-        ({"label_column": None}, "needs point labels to evaluate; set dataset.label_column"),
+        ({"anomaly_column": None}, "needs point labels to evaluate; set dataset.anomaly_column"),
         (
             {"intervals": [[1, 2]]},
-            "dataset.label_column and dataset.intervals are all set; keep one source of labels",
+            "dataset.anomaly_column and dataset.intervals are all set; keep one source of labels",
         ),
         (
-            {"label_column": None, "intervals": [[10, 3000]]},
+            {"anomaly_column": None, "intervals": [[10, 3000]]},
             r"interval \[10, 3000\] must satisfy 0 <= start <= end < 3000",
         ),
         ({"missing": "drop"}, "dataset.missing=drop is unknown"),
@@ -257,7 +257,7 @@ def test_bad_settings_are_one_line_errors(csv: Path, overrides: dict, message: s
 
 
 def test_bad_files_and_columns_are_named(tmp_path: Path):
-    with pytest.raises(AdxUserError, match=r"dataset.path=.*nope.csv: no such file"):
+    with pytest.raises(AdxUserError, match=r"dataset.path=.*nope.csv does not exist"):
         load(tmp_path / "nope.csv")
     frame = make_series(n=40)
     frame["mode"] = "run"
@@ -292,7 +292,7 @@ def test_cli_bad_window_exits_2_with_one_line_and_no_run_dir(tmp_path: Path):
         "train",
         "dataset=timeseries",
         "dataset.path=series.csv",
-        "dataset.label_column=label",
+        "dataset.anomaly_column=label",
         "dataset.window=4000",
         "model=dense_ae",
         cwd=tmp_path,
@@ -335,7 +335,7 @@ def test_train_dense_ae_on_windows_then_evaluate_reuses_the_transform(tmp_path: 
         > points.loc[points.label == 0, "score"].mean()
     )
 
-    result = run_adx("evaluate", f"run={run}", cwd=tmp_path)
+    result = run_adx_in_process("evaluate", f"run={run}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     evaluated = latest(tmp_path)
     assert evaluated != run and (evaluated / "point_scores.csv").is_file()

@@ -16,8 +16,8 @@ CFG = OmegaConf.create(
         "_target_": "anomaly_cli.models.conv_ae.ConvAutoencoder",
         "name": "conv_ae",
         "num_hidden_layers": 3,
-        "num_filters": 8,
-        "dense_units": 32,
+        "filters": 8,
+        "units": [32],
         "latent_dim": 4,
         "loss": "mse",
         "score": "mse",
@@ -69,7 +69,11 @@ def test_save_and_load_reproduce_scores_exactly(tmp_path: Path):
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ((17,), "model=conv_ae needs images .* gives rows of 17 features; .* any sample: dense_ae"),
+        (
+            (17,),
+            "model=conv_ae needs images .* gives rows of 17 features; "
+            ".* any sample: deep_svdd, dense_ae, dual_ae",
+        ),
         ((12, 12, 1), "divisible by 8; the dataset gives 12x12"),
     ],
 )

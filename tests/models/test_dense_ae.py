@@ -19,7 +19,7 @@ CFG = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/dense_
 
 
 def test_layers_mirror_and_take_batch_norm_and_dropout_per_layer():
-    cfg = OmegaConf.merge(CFG, {"hidden_units": [16, 8], "dropout": [0.3, 0.0]})
+    cfg = OmegaConf.merge(CFG, {"units": [16, 8], "dropout": [0.3, 0.0]})
     model = build_model(cfg, (17,))
     kinds = [type(layer).__name__ for layer in model.encoder.layers]
     block = ["Dense", "BatchNormalization"]
@@ -38,7 +38,7 @@ def test_windows_are_flattened_and_reshaped_back():
 def test_planted_row_anomalies_score_higher():
     apply_seed(3, deterministic=True)
     train = correlated_rows(600, 17, seed=1)
-    model = build_model(OmegaConf.merge(CFG, {"hidden_units": [32, 16], "latent_dim": 3}), (17,))
+    model = build_model(OmegaConf.merge(CFG, {"units": [32, 16], "latent_dim": 3}), (17,))
     model.compile_for_training(keras.optimizers.Adam(3e-3))
     model.fit(train, train, epochs=40, batch_size=64, verbose=0)
     test = np.concatenate([correlated_rows(100, 17, 2), correlated_rows(30, 17, 3, True)])

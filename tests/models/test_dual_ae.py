@@ -19,7 +19,7 @@ from anomaly_cli.training.seeding import apply_seed
 from tests.models.planted import fit_briefly, planted_images
 
 CFG = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/dual_ae.yaml")
-SMALL = OmegaConf.merge(CFG, {"encoder_units": [8, 4], "decoder_units": [6]})
+SMALL = OmegaConf.merge(CFG, {"units": [8, 4], "decoder_units": [6]})
 
 
 def dense_widths(model: keras.Model) -> list[int]:
@@ -54,7 +54,7 @@ def test_layer_widths_dropout_and_slope_follow_the_config():
     cfg = OmegaConf.merge(
         CFG,
         {
-            "encoder_units": [16, 8, 4],
+            "units": [16, 8, 4],
             "decoder_units": [8, 16],
             "dropout": 0.1,
             "local_dropout": [0.3, 0.2, 0.0],
@@ -121,7 +121,7 @@ def test_any_sample_shape_is_reconstructed_in_its_shape():
 def test_planted_image_anomalies_score_higher():
     apply_seed(2, deterministic=True)
     train, test, labels = planted_images(n_train=300, n_test=120, n_anomalies=40)
-    cfg = OmegaConf.merge(CFG, {"encoder_units": [64, 16], "decoder_units": [64], "dropout": 0.05})
+    cfg = OmegaConf.merge(CFG, {"units": [64, 16], "decoder_units": [64], "dropout": 0.05})
     model = build_model(cfg, train.shape[1:])
     fit_briefly(model, train, epochs=25, learning_rate=3e-3)
     assert roc_auc_score(labels, model.score(test)) >= 0.85
@@ -160,7 +160,7 @@ def test_monte_carlo_dropout_reaches_both_encoders_and_the_decoder():
         ({"dropout": [0.1]}, r"model\.dropout=\[0\.1\] needs one rate per hidden layer \(2\)"),
         ({"local_dropout": 0.7, "dropout": 1.0}, r"model\.dropout=1\.0 rates must lie in"),
         ({"dropout": [0.1, 0.0]}, r"model\.decoder_dropout=null reuses model\.dropout"),
-        ({"decoder_units": []}, r"model\.decoder_units=\[\] needs at least one layer"),
+        ({"decoder_units": []}, r"model\.decoder_units=\[\] must be a non-empty list"),
         ({"leaky_relu_slope": 1.5}, r"model\.leaky_relu_slope=1\.5 must lie in \[0, 1\)"),
         ({"loss": "l2"}, r"model\.loss=l2"),
     ],

@@ -23,7 +23,7 @@ from tests.models.planted import fit_briefly, planted_images
 
 CFG = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/iaead.yaml")
 SMALL = OmegaConf.merge(
-    CFG, {"num_hidden_layers": 2, "num_filters": 4, "latent_dim": 8, "warmup_epochs": 2}
+    CFG, {"num_hidden_layers": 2, "filters": 4, "latent_dim": 8, "warmup_epochs": 2}
 )
 
 
@@ -37,7 +37,7 @@ def trained() -> tuple[IAEAD, dict, np.ndarray, np.ndarray, np.ndarray]:
     One fit shared by the tests that need a trained model keeps the file fast."""
     apply_seed(0, deterministic=True)
     train, test, labels = planted_images(n_train=200, n_test=120, n_anomalies=40)
-    model = build_model(OmegaConf.merge(SMALL, {"num_filters": 8, "latent_dim": 16}), (16, 16, 1))
+    model = build_model(OmegaConf.merge(SMALL, {"filters": 8, "latent_dim": 16}), (16, 16, 1))
     history = fit_briefly(model, train, epochs=8, learning_rate=3e-3)
     return model, history.history, train, test, labels
 

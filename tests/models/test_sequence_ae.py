@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.layers import McDropout
 from anomaly_cli.models.loading import build_model, load_checkpoint
+from anomaly_cli.scoring.scorer import all_layers
 from anomaly_cli.training.seeding import apply_seed
 from tests.models.planted import fit_briefly, planted_windows
 
@@ -47,9 +48,7 @@ def test_lstm_stack_mirrors_its_units_around_the_repeated_code():
     assert [model.decoder.layers[i].units for i in (1, 3)] == [8, 16]
     out = model.decoder.layers[-1].layer
     assert out.units == 3 and out.activation.__name__ == "linear"
-    assert {layer.rate for layer in model._flatten_layers() if isinstance(layer, McDropout)} == {
-        0.2
-    }
+    assert {layer.rate for layer in all_layers(model) if isinstance(layer, McDropout)} == {0.2}
     # Without latent_dim the last LSTM's output is the code.
     plain = build_model(stacked, (12, 3))
     assert plain.encoder.output_shape == (None, 8) and "Dense" not in kinds(plain.encoder)
@@ -152,7 +151,7 @@ def test_rows_or_images_point_to_the_timeseries_dataset(
     with pytest.raises(AdxUserError, match=rf"model={name} needs windows \(steps, channels\)") as e:
         build_model(MODELS[name], shape, dataset_name="tabular")
     assert f"dataset=tabular gives {gives}" in str(e.value)
-    assert "use dataset=timeseries" in str(e.value)
+    assert "use a dataset of windows" in str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +165,7 @@ def test_rows_or_images_point_to_the_timeseries_dataset(
         (LSTM, {"loss": "msle"}, r"model\.loss=msle is not supported; choose one of: mse, mae"),
         (CONV, {"score": "msle"}, r"model\.score=msle is not supported"),
         (CONV, {"activation": "swish"}, r"model\.activation=swish; choose one of"),
-        (CONV, {"kernel_size": 0}, r"model\.kernel_size=0 and model\.strides=2 must be >= 1"),
+        (CONV, {"kernel_size": 0}, r"model\.kernel_size=0 must be >= 1"),
         (CONV, {"filters": [8, -1]}, r"model\.filters=\[8, -1\] must all be >= 1"),
     ],
 )

@@ -19,7 +19,7 @@ from anomaly_cli.training.seeding import apply_seed
 from tests.models.planted import fit_briefly, planted_images
 
 CFG = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/unet.yaml")
-SMALL = OmegaConf.merge(CFG, {"base_filters": 4})
+SMALL = OmegaConf.merge(CFG, {"filters": 4})
 
 
 def of_type(model: keras.Model, kind: type) -> list[keras.layers.Layer]:
@@ -68,7 +68,7 @@ def test_down_and_up_blocks_and_one_concat_per_kept_skip(skips, concats: list[st
 
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_depth_sets_the_number_of_levels_and_widths_double(depth: int):
-    model = build_model(OmegaConf.merge(SMALL, {"depth": depth}), (16, 16, 2))
+    model = build_model(OmegaConf.merge(SMALL, {"num_hidden_layers": depth}), (16, 16, 2))
     widths = [4 * 2**level for level in range(depth + 1)]
     down = [model.network.get_layer(f"down{i + 1}_conv2").filters for i in range(depth)]
     up = [model.network.get_layer(f"up{i + 1}_conv2").filters for i in range(depth)]
@@ -83,7 +83,7 @@ def test_depth_sets_the_number_of_levels_and_widths_double(depth: int):
 
 
 def test_transposed_upsampling_batch_norm_and_mc_dropout():
-    cfg = {"depth": 2, "upsampling": "transpose", "batch_norm": True, "dropout": 0.2}
+    cfg = {"num_hidden_layers": 2, "upsampling": "transpose", "batch_norm": True, "dropout": 0.2}
     model = build_model(OmegaConf.merge(SMALL, cfg), (8, 8, 1))
     transposed = of_type(model, keras.layers.Conv2DTranspose)
     assert [layer.filters for layer in transposed] == [8, 4]
@@ -103,18 +103,23 @@ def test_transposed_upsampling_batch_norm_and_mc_dropout():
 def test_planted_patches_score_higher_with_all_skips():
     apply_seed(0, deterministic=True)
     train, test, labels = planted_images(n_train=256, size=16)
-    cfg = OmegaConf.merge(CFG, {"depth": 2, "base_filters": 8, "batch_norm": True})
+    cfg = OmegaConf.merge(CFG, {"num_hidden_layers": 2, "filters": 8, "batch_norm": True})
     model = build_model(cfg, train.shape[1:])
     history = fit_briefly(model, train, epochs=8, batch_size=16, learning_rate=3e-3)
     # An all-zero output already ranks the bright patches high; the model must
-    # have learnt to reconstruct to count (see the module docstring).
+    # have learnt to reconstruct to count (docs/models/unet.md, "Saturated output").
     assert history.history["loss"][-1] < 0.5 * float(np.mean(train**2))
     assert roc_auc_score(labels, model.score(test)) >= 0.85
 
 
 def test_save_and_load_reproduce_scores_exactly(tmp_path: Path):
     apply_seed(1, deterministic=True)
-    cfg = {"depth": 2, "batch_norm": True, "dropout": 0.1, "skip_connections": [False, True]}
+    cfg = {
+        "num_hidden_layers": 2,
+        "batch_norm": True,
+        "dropout": 0.1,
+        "skip_connections": [False, True],
+    }
     model = build_model(OmegaConf.merge(SMALL, cfg), (8, 8, 1))
     train = images(64, (8, 8, 1))
     fit_briefly(model, train, epochs=1)
@@ -128,7 +133,7 @@ def test_save_and_load_reproduce_scores_exactly(tmp_path: Path):
 
 
 def test_score_and_map_shapes_and_values():
-    model = build_model(OmegaConf.merge(SMALL, {"depth": 2}), (8, 8, 3))
+    model = build_model(OmegaConf.merge(SMALL, {"num_hidden_layers": 2}), (8, 8, 3))
     x = images(5, (8, 8, 3))
     scores, maps = model.score(x, batch_size=2), model.anomaly_map(x, batch_size=2)
     assert scores.shape == (5,) and maps.shape == (5, 8, 8)
@@ -140,12 +145,20 @@ def test_score_and_map_shapes_and_values():
 @pytest.mark.parametrize(
     ("shape", "change", "message"),
     [
-        ((12, 12, 1), {}, "model=unet with depth=3 needs image sides divisible by 8; .* 12x12"),
-        ((16, 20, 1), {"depth": 3}, "divisible by 8; the dataset gives 16x20"),
+        (
+            (12, 12, 1),
+            {},
+            "model=unet with num_hidden_layers=3 needs image sides divisible by 8; .* 12x12",
+        ),
+        ((16, 20, 1), {"num_hidden_layers": 3}, "divisible by 8; the dataset gives 16x20"),
         ((17,), {}, "model=unet needs images .* gives rows of 17 features"),
-        ((8, 8, 1), {"depth": 0}, r"model\.depth=0 .* must be >= 1"),
-        ((8, 8, 1), {"base_filters": 0}, r"model\.base_filters=0 must be >= 1"),
-        ((8, 8, 1), {"skip_connections": [True, False]}, r"one true/false per level \(depth=3\)"),
+        ((8, 8, 1), {"num_hidden_layers": 0}, r"model\.num_hidden_layers=0 must be >= 1"),
+        ((8, 8, 1), {"filters": 0}, r"model\.filters=0 must be >= 1"),
+        (
+            (8, 8, 1),
+            {"skip_connections": [True, False]},
+            r"one true/false per level \(num_hidden_layers=3\)",
+        ),
         ((8, 8, 1), {"skip_connections": [1, 1, 0]}, "one true/false per level"),
         ((8, 8, 1), {"upsampling": "bilinear"}, "model.upsampling=bilinear; choose one of"),
         ((8, 8, 1), {"dropout": 1.0}, r"model\.dropout=1\.0 must lie in \[0, 1\)"),
@@ -157,5 +170,5 @@ def test_bad_shapes_and_settings_say_what_fits(shape, change: dict, message: str
 
 
 def test_depth_two_takes_sides_that_depth_three_refuses():
-    model = build_model(OmegaConf.merge(SMALL, {"depth": 2}), (12, 12, 1))
+    model = build_model(OmegaConf.merge(SMALL, {"num_hidden_layers": 2}), (12, 12, 1))
     assert model(images(1, (12, 12, 1))).shape == (1, 12, 12, 1)

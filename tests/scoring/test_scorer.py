@@ -9,8 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.models.layers import McDropout
 from anomaly_cli.models.loading import build_model
-from anomaly_cli.scoring.scorer import ScoringOptions, score_samples
+from anomaly_cli.scoring.batches import map_batches
+from anomaly_cli.scoring.scorer import ScoringOptions, all_layers, score_samples
 from tests.models.planted import correlated_rows
 
 DENSE = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs/model/dense_ae.yaml")
@@ -72,3 +74,30 @@ def test_bad_options_name_the_key(node: dict, message: str):
 
 def test_runs_without_a_scoring_node_get_the_defaults():
     assert ScoringOptions.from_config(None) == ScoringOptions()
+
+
+def test_top_k_is_passed_to_the_score_not_set_on_the_model():
+    model = build_model(OmegaConf.merge(DENSE, {"score": "top_k_mean"}), (9,))
+    narrow = score_samples(model, ROWS, ScoringOptions(top_k=0.1)).score
+    wide = score_samples(model, ROWS, ScoringOptions(top_k=1.0)).score
+    assert not hasattr(model, "top_k")
+    assert np.array_equal(narrow, model.score(ROWS, top_k=0.1))
+    # The top 100 % of squared errors is their mean: the plain mse.
+    model.set_score("mse")
+    assert np.allclose(wide, model.score(ROWS)) and not np.allclose(narrow, wide)
+
+
+def test_all_layers_reaches_dropout_inside_sub_models():
+    model = dense_model(0.3)
+    layers = all_layers(model)
+    assert layers[0] is model and model.encoder in layers and model.decoder in layers
+    dropouts = [layer for layer in layers if isinstance(layer, McDropout)]
+    # Two hidden layers in the encoder and two mirrored in the decoder.
+    assert len(dropouts) == 4 and len({id(layer) for layer in layers}) == len(layers)
+
+
+def test_map_batches_covers_arrays_and_batched_iterables_alike():
+    x = np.arange(10.0)
+    assert np.array_equal(map_batches(x, 3, lambda b: b * 2), x * 2)
+    assert np.array_equal(map_batches([x[:4], x[4:]], 99, lambda b: b + 1), x + 1)
+    assert map_batches(np.empty((0, 2)), 4, lambda b: b).shape == (0,)

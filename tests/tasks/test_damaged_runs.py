@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, assert_one_line_error, latest, run_adx, train_run
+from tests.conftest import (
+    assert_one_line_error,
+    latest,
+    run_adx,
+    run_adx_in_process,
+    train_run,
+)
 
 
 def _copy(run: Path, tmp_path: Path) -> Path:
@@ -92,7 +98,7 @@ def test_sweep_of_a_damaged_scores_file_names_it(tiny_run: Path, tmp_path: Path)
 
 
 def test_resume_of_an_evaluate_run_is_refused(tiny_run: Path, tmp_path: Path):
-    evaluated = run_adx("evaluate", f"run={tiny_run}", cwd=tmp_path)
+    evaluated = run_adx_in_process("evaluate", f"run={tiny_run}", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     result = run_adx("train", f"resume={latest(tmp_path)}", cwd=tmp_path)
     assert_one_line_error(result, "holds an evaluate or sweep run, not a train run")
@@ -146,7 +152,7 @@ def test_an_output_folder_under_a_file_is_one_line(tmp_path: Path):
 
 
 def test_a_run_folder_anywhere_works_and_latest_lives_in_the_output_dir(tmp_path: Path):
-    run = train_run(tmp_path, *TINY, "trainer.epochs=1", "hydra.run.dir=runs/x")
+    run = train_run(tmp_path, "debug=tiny", "trainer.epochs=1", "hydra.run.dir=runs/x")
     assert run == (tmp_path / "runs/x").resolve()
     assert (run / "metrics.json").is_file()
     mode = (run / "scores.csv").stat().st_mode & 0o777

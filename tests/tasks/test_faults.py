@@ -19,6 +19,7 @@ from tests.conftest import (
     assert_one_line_error,
     latest,
     run_adx,
+    run_adx_in_process,
     run_adx_with,
     run_dirs,
 )
@@ -50,7 +51,9 @@ def _resumable(run: Path) -> None:
 
 
 def _resume(run: Path, cwd: Path, *extra: str) -> None:
-    result = run_adx("train", f"resume={run}", *extra, cwd=cwd)
+    """Go on from what a faulted `adx` process left (in this process: what is
+    tested is the folder it left, not a second start-up)."""
+    result = run_adx_in_process("train", f"resume={run}", *extra, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _status(run)["status"] == "finished"
     assert (run / "metrics.json").is_file()
@@ -185,9 +188,9 @@ def test_a_bug_is_exit_1_with_the_traceback_in_the_log_not_on_the_terminal(tmp_p
 
 
 def test_a_failed_multirun_job_does_not_stop_the_jobs_after_it(tmp_path: Path):
-    result = run_adx(
+    result = run_adx_in_process(
         "train", "-m", "dataset.normal_class=11,0", "trainer.epochs=1", "trainer.verbose=0",
-        "dataset.image_size=8", cwd=tmp_path,
+        "dataset.preprocess.image_size=8", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr[-3000:]
     assert "adx: job 0_conv_ae_digits: error: dataset.normal_class=11" in result.stderr
@@ -200,6 +203,7 @@ def test_a_failed_multirun_job_does_not_stop_the_jobs_after_it(tmp_path: Path):
 
 def test_warnings_are_listed_at_the_end_and_saved(tmp_path: Path):
     # conv_ae has no dropout, so Monte Carlo dropout warns that every pass is the same.
+    # A process of its own: nothing but the list may reach its stderr (checked below).
     result = run_adx(
         "train", *SHORT, "trainer.epochs=1", "scoring.mc_dropout.samples=2", cwd=tmp_path
     )
@@ -225,6 +229,7 @@ def test_a_resume_of_a_run_that_another_process_is_writing_is_refused(
     shutil.copytree(tiny_run, run)
     status = {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
     (run / "status.json").write_text(json.dumps(status))
+    # A process of its own: the writer named in status.json is this test's process.
     result = run_adx("train", f"resume={run}", cwd=tmp_path)
     assert_one_line_error(result, f"is still being trained by process {os.getpid()}")
 
@@ -237,7 +242,7 @@ def test_failed_run_leaves_no_empty_outputs_folder(verb: str, tiny_run: Path, tm
         if verb == "train"
         else ("evaluate", f"run={tiny_run}", "dataset.n_anomaly=0")
     )
-    result = run_adx(*args, cwd=tmp_path)
+    result = run_adx_in_process(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]
     assert not (tmp_path / "outputs").exists()
 
@@ -268,7 +273,7 @@ def test_sigkill_after_training_leaves_a_resumable_run(stage: str, tmp_path: Pat
 
 
 def test_training_that_diverges_is_one_line_and_leaves_no_broken_run(tmp_path: Path):
-    result = run_adx(
+    result = run_adx_in_process(
         "train", *SHORT, "trainer.epochs=3", "optimizer=sgd", "optimizer.lr=1e12", cwd=tmp_path
     )
     assert_one_line_error(

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, latest, run_adx, train_run
+from tests.conftest import REPO, TINY, latest, run_adx, run_adx_in_process, train_run
 from tests.data.fixtures_timeseries import make_timeseries_csv
 
-IMAGES = ("dataset=synthetic", "dataset.n_normal=150", "dataset.n_anomaly=50")
+IMAGES = TINY  # 130 synthetic images
 WINDOWS = (
     "dataset=timeseries",
     "dataset.path=series.csv",
     "dataset.time_column=time",
-    "dataset.label_column=label",
+    "dataset.anomaly_column=label",
 )
 SHORT = ("trainer.epochs=3", "trainer.batch_size=32")
 
@@ -32,10 +32,10 @@ CASES = {
     "conv_ae": IMAGES,
     "vae": IMAGES,
     "beta_vae": IMAGES,
-    "unet": (*IMAGES, "model.base_filters=8"),
+    "unet": (*IMAGES, "model.filters=8"),
     "deep_svdd": (*IMAGES, "model.pretrain_epochs=1", "model.warmup_epochs=1"),
-    "iaead": (*IMAGES, "model.warmup_epochs=1", "model.num_filters=8"),
-    "dual_ae": (*IMAGES, "model.encoder_units=[64,32]", "model.decoder_units=[64]"),
+    "iaead": (*IMAGES, "model.warmup_epochs=1", "model.filters=8"),
+    "dual_ae": (*IMAGES, "model.units=[64,32]", "model.decoder_units=[64]"),
     "ganomaly": IMAGES,
     "dense_ae": WINDOWS,
     "lstm_ae": (*WINDOWS, "model.units=[16]"),
@@ -54,7 +54,7 @@ def test_train_then_evaluate_reproduces_the_scores(model: str, tmp_path: Path):
     info = json.loads((run / "run.json").read_text())
     assert info["model"] == model and info["epochs_run"] >= 1
 
-    result = run_adx("evaluate", f"run={run}", "trainer.verbose=0", cwd=tmp_path)
+    result = run_adx_in_process("evaluate", f"run={run}", "trainer.verbose=0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = latest(tmp_path)
     assert evaluated != run
@@ -63,7 +63,7 @@ def test_train_then_evaluate_reproduces_the_scores(model: str, tmp_path: Path):
 
 def test_a_model_given_the_wrong_kind_of_samples_names_what_fits(tmp_path: Path):
     make_timeseries_csv(tmp_path)
-    result = run_adx("train", "model=unet", *WINDOWS, cwd=tmp_path)
+    result = run_adx_in_process("train", "model=unet", *WINDOWS, cwd=tmp_path)
     assert result.returncode == 2
     assert (
         "model=unet needs images (height, width, channels); dataset=timeseries gives windows "
@@ -72,6 +72,7 @@ def test_a_model_given_the_wrong_kind_of_samples_names_what_fits(tmp_path: Path)
 
 
 def test_training_that_would_end_inside_the_warm_up_is_refused(tmp_path: Path):
+    # A process of its own: what reaches the terminal is checked below.
     result = run_adx(
         "train", "model=iaead", *IMAGES, "trainer.epochs=2", "model.warmup_epochs=4", cwd=tmp_path
     )

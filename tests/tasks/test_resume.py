@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.conftest import adx_env, latest, run_adx, run_dirs, train_run
+from tests.conftest import adx_env, latest, run_adx, run_adx_in_process, run_dirs, train_run
 
 # `adx ARGS` with SIGINT handled as in a terminal, whatever the pytest worker passes
 # down (a child inherits ignored and blocked signals). In full-suite runs the child
@@ -24,7 +24,7 @@ ADX_WITH_CTRL_C = (
     "signal.signal(signal.SIGINT, signal.default_int_handler); "
     "from anomaly_cli.cli import main; sys.exit(main(sys.argv[1:]))"
 )
-SMALL = ("dataset=synthetic", "dataset.n_normal=200", "dataset.n_anomaly=50", "trainer.patience=50")
+SMALL = ("debug=tiny", "trainer.patience=50")
 
 
 def _signal_state(pid: int) -> str:
@@ -53,6 +53,8 @@ def _state(run: Path) -> dict:
 
 def test_resumed_training_matches_an_uninterrupted_run(tmp_path: Path):
     resumed = train_run(tmp_path, *SMALL, "trainer.epochs=2")
+    # Resumed in a process of its own, as after a real interruption: nothing of the
+    # first part's process can help it match the run that never stopped.
     result = run_adx("train", f"resume={resumed}", "trainer.epochs=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert latest(tmp_path) == resumed  # same folder, no new one
@@ -96,7 +98,9 @@ def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):
     assert 1 <= done < 500
     assert (run / "checkpoints" / _state(run)["last_checkpoint"]).is_file()
 
-    result = run_adx("train", f"resume={run}", f"trainer.epochs={done + 2}", cwd=tmp_path)
+    result = run_adx_in_process(
+        "train", f"resume={run}", f"trainer.epochs={done + 2}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert _state(run)["epochs_done"] == done + 2
     assert len(pd.read_csv(run / "history.csv")) == done + 2
@@ -109,6 +113,6 @@ def test_resume_refuses_what_it_cannot_do(synthetic_run: Path, tmp_path: Path):
         (("train", f"resume={synthetic_run}", "model.latent_dim=3"), "only trainer.epochs"),
     ]
     for args, message in cases:
-        result = run_adx(*args, cwd=tmp_path)
+        result = run_adx_in_process(*args, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
     assert run_dirs(tmp_path) == set()

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.conftest import run_adx
+from tests.conftest import run_adx_in_process
 
 EXPECTED = ["0.0005", "0.00075", "0.001", "0.00125", "0.0015", "0.00175",
             "0.002", "0.00225", "0.0025", "0.00275", "0.003"]  # fmt: skip
 
 
 def _sweep(run: Path, cwd: Path, grid: str) -> tuple[str, Path]:
-    result = run_adx("sweep", f"threshold={grid}", f"run={run}", cwd=cwd)
+    result = run_adx_in_process("sweep", f"threshold={grid}", f"run={run}", cwd=cwd)
     assert result.returncode == 0, result.stderr[-2000:]
     (sweep_dir,) = [p for p in (cwd / "outputs").iterdir() if "_sweep_" in p.name]
     return result.stdout, sweep_dir

@@ -37,7 +37,7 @@ def test_a_damaged_state_names_the_file_and_the_remedy(content: str, tmp_path: P
         TrainingState.load(path, remedy="start again")
 
 
-def _train_folder(tmp_path: Path, config: str = "resume: null\n") -> Path:
+def _train_folder(tmp_path: Path, config: str = "resume: null\ntask_name: train\n") -> Path:
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra/overrides.yaml").write_text("- dataset=synthetic\n- hydra.run.dir=x\n")
