@@ -70,10 +70,10 @@ def _scored_run(root: Path) -> Path:
     return run
 
 
-def test_runs_in_a_row_get_their_own_folders_and_leave_the_process_as_it_was(tmp_path: Path):
-    run = _scored_run(tmp_path)
+def _process_state() -> tuple:
+    """What a run must leave in the test process as it found it."""
     root = logging.getLogger()
-    before = (
+    return (
         os.getcwd(),
         dict(os.environ),
         sys.argv[:],
@@ -82,20 +82,16 @@ def test_runs_in_a_row_get_their_own_folders_and_leave_the_process_as_it_was(tmp
         warnings.filters[:],
         signal.getsignal(signal.SIGTERM),
     )
+
+
+def test_runs_in_a_row_get_their_own_folders_and_leave_the_process_as_it_was(tmp_path: Path):
+    run = _scored_run(tmp_path)
+    before = _process_state()
     for _ in range(2):
         result = run_adx_in_process("sweep", f"run={run}", "threshold=0.2:0.8", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert "| Metric" in result.stdout
-    after = (
-        os.getcwd(),
-        dict(os.environ),
-        sys.argv[:],
-        root.handlers[:],
-        root.level,
-        warnings.filters[:],
-        signal.getsignal(signal.SIGTERM),
-    )
-    assert after == before
+    assert _process_state() == before
     folders = run_dirs(tmp_path)
     assert len(folders) == 2  # not the first run's folder claimed again
     logging.getLogger("adx").warning("logged after the runs")

@@ -23,7 +23,6 @@ non-trainable weights, so it is saved in the .keras checkpoint.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -285,14 +284,14 @@ def models_by_kind() -> dict[str, list[str]]:
     accepts, names sorted. Read from the YAMLs, so a new model joins by its YAML;
     a YAML whose target cannot be imported is left out, not an error."""
     from anomaly_cli.config_dir import config_dir
+    from anomaly_cli.targets import resolve_target
 
     folder = config_dir() / "model"
     by_kind: dict[str, list[str]] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
             target, name = _target_and_name(folder, path.stem)
-            module, _, attribute = target.rpartition(".")
-            accepts = getattr(importlib.import_module(module), attribute).accepts
+            accepts = resolve_target("model", target).accepts
         except Exception:  # a broken or plugin YAML must not hide the mismatch itself
             continue
         by_kind.setdefault(accepts, []).append(name)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from anomaly_cli import runs
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.evaluation.judge import judge
 from anomaly_cli.reporting import plots
@@ -18,14 +19,15 @@ from anomaly_cli.reporting.assessment import Assessment
 from anomaly_cli.scoring.scorer import Scores
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The data files write_artifacts writes before any plot.
 FILES = (
-    "scores.csv",
-    "roc.csv",
-    "pr.csv",
-    "threshold.json",
-    "metrics.json",
-    "metrics.csv",
-    "metrics.txt",
+    runs.SCORES,
+    runs.ROC,
+    runs.PR,
+    runs.THRESHOLD,
+    runs.METRICS_JSON,
+    runs.METRICS_CSV,
+    runs.METRICS_TXT,
 )
 
 
