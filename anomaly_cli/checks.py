@@ -19,7 +19,10 @@ from anomaly_cli.targets import check_targets, plugin_list
 
 
 def check_train_config(cfg: DictConfig) -> None:
+    from anomaly_cli.logging_backends import check_logger
+
     check_trainer(cfg.trainer)
+    check_logger(cfg.get("logger"))
     check_optimizer(cfg.optimizer)
     check_assessment_config(cfg, plugin_list(cfg.get("plugins")))
 

@@ -21,6 +21,8 @@ VERBS: dict[str, str] = {
     "train": "fit a detector on normal data, threshold on validation, report test metrics",
     "evaluate": "re-score a finished run's checkpoint (run=<dir>, default outputs/latest)",
     "sweep": "re-threshold a run's saved scores: threshold=a:b | a:b:step | [t1,t2,...]",
+    "predict": "score new, unlabelled data with a trained run (run=<dir> input=<path>)",
+    "compare": "put finished runs side by side (runs=[<dir>,<dir>] or runs=<multirun folder>)",
 }
 
 # Flags that make Hydra print something instead of running the task.
@@ -47,6 +49,8 @@ def usage() -> str:
         "  adx train dataset=synthetic trainer.epochs=5",
         "  adx evaluate threshold=youden",
         "  adx sweep threshold=0.0005:0.003",
+        "  adx predict input=new_images/        (scores, labels and heatmaps of new data)",
+        "  adx compare runs=outputs/multirun    (a table and ROC plot of finished runs)",
     ]
     return "\n".join(lines)
 

@@ -99,6 +99,14 @@ def _check_job(verb: str, cfg: Any, overrides: list[str]) -> None:
 
         parse_grid(cfg.threshold.grid, int(cfg.threshold.steps))
         runs.find_run(cfg.run, cfg.paths.output_dir, needs=(runs.SCORES,))
+    elif verb == "predict":
+        from anomaly_cli.prediction.source import prepare as prepare_predict
+
+        prepare_predict(cfg)
+    elif verb == "compare":
+        from anomaly_cli.tasks.compare import find_runs
+
+        find_runs(cfg.runs)
 
 
 def _hydra_values(overrides: list[str]) -> dict[str, str]:

@@ -43,8 +43,20 @@ RUN_INFO = "run.json"
 DATA_INFO = "data.json"
 # State fitted on train (scaler, PCA, z-score) that evaluate reapplies.
 DATA_TRANSFORM = "data_transform.json"
-ROC_PLOT = "plots/roc.png"
-HIST_PLOT = "plots/score_hist.png"
+PLOTS_DIR = "plots"
+ROC_PLOT = f"{PLOTS_DIR}/roc.png"
+HIST_PLOT = f"{PLOTS_DIR}/score_hist.png"
+# Every train, evaluate and compare folder: one page with the config, metrics and plots.
+REPORT_HTML = "report.html"
+# adx predict: one row per input (path or row id, score, label), the files it
+# could not read, and a heatmap overlay per flagged image.
+PREDICTIONS = "predictions.csv"
+UNREADABLE = "unreadable.csv"
+HEATMAP_DIR = "heatmaps"
+# adx compare: one column per run, metrics as rows.
+COMPARE_TXT = "compare.txt"
+COMPARE_CSV = "compare.csv"
+COMPARE_MD = "compare.md"
 SWEEP_TXT = "sweep.txt"
 SWEEP_CSV = "sweep.csv"
 # Where the run stands (running, finished, interrupted, failed) and what to do next.
@@ -215,6 +227,16 @@ def read_json_object(path: Path, remedy: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DamagedFile(f"{path} is damaged (not a JSON object); {remedy}")
     return data
+
+
+def optional_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a run file, or {} when it is absent or unreadable: for
+    summaries (report.html, compare) that show less rather than fail."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def find_run(run: str | None, output_dir: str, needs: tuple[str, ...]) -> Path:

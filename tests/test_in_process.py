@@ -22,7 +22,9 @@ from tests.conftest import assert_one_line_error, latest, run_adx, run_adx_in_pr
 
 
 def _files(run: Path) -> list[str]:
-    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    # TensorBoard names its event files (tb/) by the time, host and process id.
+    names = (str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
+    return sorted(re.sub(r"events\.out\.tfevents\..*", "events", name) for name in names)
 
 
 def _printed(stdout: str) -> list[str]:

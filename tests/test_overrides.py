@@ -34,7 +34,7 @@ def test_valid_overrides_pass(overrides: list[str]):
             "valid keys under model: _target_, filters, latent_dim",
         ),
         ("train", ["trainer.epoch=3"], "valid keys under trainer:"),
-        ("train", ["modle=conv_ae"], "valid keys at the top level: dataset, model"),
+        ("train", ["modle=conv_ae"], "valid keys at the top level: dataset, logger, model"),
         (
             "train",
             ["dataset=mnsit"],

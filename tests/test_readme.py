@@ -23,6 +23,8 @@ from tests.data.fixtures_tfds import make_tfds_fixture
 from tests.data.fixtures_timeseries import make_timeseries_fixture
 
 SHRINK = ("trainer.epochs=2", "trainer.verbose=0")
+# Verbs that read the runs of the commands before them.
+REENTERING = {"evaluate", "sweep", "predict", "compare"}
 # Seed 000's full-size experiment (a 48M-parameter model): run by make test-all.
 HEAVY = "experiment="
 
@@ -48,7 +50,7 @@ def readme_sections() -> list[list[str]]:
 
 def _reenters(command: str) -> bool:
     args = shlex.split(command)[1:]
-    return bool(args) and (args[0] in {"evaluate", "sweep"} or "resume=" in command)
+    return bool(args) and (args[0] in REENTERING or "resume=" in command)
 
 
 def readme_commands() -> list[str]:
@@ -100,12 +102,24 @@ def run_readme_command(command: str, cwd: Path, env: dict[str, str]) -> None:
         assert (latest(cwd) / "metrics.json").is_file(), command
     if verb == "sweep":
         assert "| Metric" in result.stdout, command
+    if verb == "predict":
+        predictions = _newest(cwd, "_predict_") / "predictions.csv"
+        assert len(predictions.read_text().splitlines()) > 1, command
+    if verb == "compare":
+        assert (_newest(cwd, "_compare_") / "compare.csv").is_file(), command
+        assert "| Metric" in result.stdout, command
+
+
+def _newest(cwd: Path, kind: str) -> Path:
+    folders = sorted(p for p in (cwd / "outputs").iterdir() if kind in p.name)
+    assert folders, f"no {kind} folder in {cwd / 'outputs'}"
+    return folders[-1]
 
 
 def test_readme_shows_commands_for_every_verb_and_source():
     commands = readme_commands()
     verbs = {shlex.split(c)[1] for c in commands if len(shlex.split(c)) > 1}
-    assert {"train", "evaluate", "sweep"} <= verbs
+    assert {"train", "evaluate", "sweep", "predict", "compare"} <= verbs
     sources = {
         a.removeprefix("dataset=")
         for c in commands

@@ -101,7 +101,8 @@ def skipped_report(bad: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"path": path, "error": why} for path, why in bad]
 
 
-def _read_pixels(path: bytes, channels: int) -> np.ndarray:
+def read_pixels(path: bytes, channels: int) -> np.ndarray:
+    """uint8 (h, w, channels) of one file, read with PIL; raises for an unreadable one."""
     from PIL import Image
 
     with Image.open(path.decode()) as image:
@@ -118,9 +119,7 @@ def decode_image(path: tf.Tensor, channels: int) -> tf.Tensor:
     """uint8 (h, w, channels) from any format PIL reads (png, jpeg, bmp, tiff, ...)."""
     import tensorflow as tf
 
-    pixels = tf.numpy_function(
-        lambda p: _read_pixels(p, channels), [path], tf.uint8, stateful=False
-    )
+    pixels = tf.numpy_function(lambda p: read_pixels(p, channels), [path], tf.uint8, stateful=False)
     pixels.set_shape((None, None, channels))
     return pixels
 

@@ -36,8 +36,16 @@ LABELS: dict[str, str] = {
     "aupr_in": "AUPR-in (normal +)",
     "aupr_out": "AUPR-out (anomaly +)",
 }
+# Rows only some tables have, shown after LABELS' (with MC dropout: calibration;
+# compare: each run's training time).
+EXTRA_LABELS: dict[str, str] = {"ece": "ECE (calibration)", "train_seconds": "Training time (s)"}
 COUNTS = ("tp", "fp", "tn", "fn")
 THRESHOLD_FREE = ("auroc", "aupr_in", "aupr_out")
+
+
+def display_name(key: str) -> str:
+    """A metric's name in tables: LABELS', EXTRA_LABELS', or the key itself."""
+    return LABELS.get(key) or EXTRA_LABELS.get(key, key)
 
 
 def _ratio(num: float, den: float) -> float:

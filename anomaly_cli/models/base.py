@@ -23,6 +23,7 @@ non-trainable weights, so it is saved in the .keras checkpoint.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -161,6 +162,11 @@ class AnomalyModel(keras.Model):
         produces_maps is true define it."""
         raise NotImplementedError(f"{type(self).__name__} must define map_batch")
 
+    def score_gradient(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray | None:
+        """|d score / d x| of each sample of one batch, shaped like x (saliency, seed
+        002 Eq. 35); None where the score has no differentiable form here."""
+        return None
+
     # Training.
     def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
         """Models with their own train_step compute their loss there."""
@@ -231,9 +237,49 @@ class ReconstructionModel(AnomalyModel):
         kind = self.score_name if self.score_name in ERRORS else self.map_error
         return error_map(x, self.reconstruct(x), kind)
 
+    def score_gradient(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray | None:
+        """|d error / d x| through the reconstruction (call() in inference mode): the
+        score's error, or map_error when the score is a latent distance. Samples do
+        not mix in inference, so the gradient of the summed errors is each one's own."""
+        kind = self.score_name if self.score_name in ERRORS else self.map_error
+        return input_gradient(
+            x, lambda inputs: error_tensor(inputs, self(inputs, training=False), kind, top_k)
+        )
+
     @property
     def produces_maps(self) -> bool:
         return len(self.sample_shape) == 3
+
+
+def input_gradient(x: np.ndarray, scores: Any) -> np.ndarray:
+    """|d scores(x) / d x| per sample of one batch, for a TensorFlow `scores` function
+    that scores each sample on its own (inference mode), so the gradient of their
+    sum is each sample's own."""
+    inputs = tf.convert_to_tensor(x, dtype="float32")
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        total = tf.reduce_sum(scores(inputs))
+    return np.abs(np.asarray(tape.gradient(total, inputs)))
+
+
+def error_tensor(x: Any, reconstruction: Any, kind: str, top_k: float) -> Any:
+    """scoring.reconstruction.reconstruction_error in TensorFlow, so it has a gradient."""
+    if kind == "mae":
+        elementwise = tf.abs(x - reconstruction)
+    elif kind == "msle":
+        elementwise = tf.square(
+            tf.math.log1p(tf.maximum(x, keras.config.epsilon()))
+            - tf.math.log1p(tf.maximum(reconstruction, keras.config.epsilon()))
+        )
+    else:  # mse, l2, top_k_mean
+        elementwise = tf.square(x - reconstruction)
+    flat = tf.reshape(elementwise, (tf.shape(elementwise)[0], -1))
+    if kind == "l2":
+        return tf.sqrt(tf.reduce_sum(flat, axis=1))
+    if kind == "top_k_mean":
+        count = max(1, math.ceil(top_k * int(flat.shape[1])))
+        return tf.reduce_mean(tf.math.top_k(flat, k=count).values, axis=1)
+    return tf.reduce_mean(flat, axis=1)
 
 
 # What each kind of sample is called in messages.

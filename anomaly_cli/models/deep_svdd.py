@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import layers
 
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, batch_inputs
+from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, batch_inputs, input_gradient
 from anomaly_cli.models.blocks import check_divisible, conv_decoder, conv_encoder, dense_stack
 from anomaly_cli.models.hyperparameters import (
     Hyperparameter,
@@ -257,6 +257,12 @@ class DeepSVDD(AnomalyModel):
         if self.objective == "soft_boundary":
             scores = scores - float(self.radius) ** 2
         return scores
+
+    def score_gradient(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray | None:
+        """|d score / d x| (R^2 is a constant: the squared distance's gradient)."""
+        return input_gradient(
+            x, lambda inputs: squared_distances(self.encoder(inputs, training=False), self.centre)
+        )
 
 
 class _RadiusUpdate(keras.callbacks.Callback):

@@ -17,7 +17,13 @@ import tensorflow as tf
 from keras import layers
 
 from anomaly_cli.errors import AdxUserError
-from anomaly_cli.models.base import LATENT_DISTANCE, AnomalyModel, batch_inputs
+from anomaly_cli.models.base import (
+    LATENT_DISTANCE,
+    AnomalyModel,
+    batch_inputs,
+    error_tensor,
+    input_gradient,
+)
 from anomaly_cli.models.blocks import BATCH_NORM_MOMENTUM, conv_widths
 from anomaly_cli.models.hyperparameters import Hyperparameter, conv_stack, number
 from anomaly_cli.scoring.reconstruction import (
@@ -333,6 +339,17 @@ class GANomaly(AnomalyModel):
         z, z_hat = self.latents(x)
         diff = z.astype(np.float64) - z_hat.astype(np.float64)
         return np.sqrt(np.square(diff).sum(axis=1))
+
+    def score_gradient(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray | None:
+        """|d score / d x| through G_E, G_D (and E for the latent distance)."""
+
+        def scores(inputs: Any) -> Any:
+            z, x_hat, z_hat = self.generate(inputs)
+            if self.score_name != LATENT_DISTANCE:
+                return error_tensor(inputs, x_hat, self.score_name, top_k)
+            return tf.norm(z - z_hat, axis=1)
+
+        return input_gradient(x, scores)
 
     @property
     def produces_maps(self) -> bool:

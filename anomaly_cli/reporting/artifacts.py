@@ -2,7 +2,8 @@
 
 The files (scores.csv, roc.csv, pr.csv, threshold.json, metrics.json/.csv/.txt,
 pixel_metrics.json, the source's own reports) come first and the plots last:
-an interrupt while drawing leaves every number on disk.
+an interrupt while drawing leaves every number on disk. A listed plot the run
+cannot draw (image plots of a table) is skipped by `plots.draw` with one info line.
 """
 
 from __future__ import annotations

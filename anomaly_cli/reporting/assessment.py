@@ -1,8 +1,11 @@
 """What one assessment of a test split produced: the input of the writer and of every plot.
 
 A plot receives this object whole, so a new plot can draw whatever an
-assessment knows (scores, labels, threshold, metrics, anomaly maps) without
-scoring anything again.
+assessment knows (scores, labels, threshold, metrics, anomaly maps, the
+training history, a few test images with what the model makes of them, the
+calibration) without scoring anything again. The parts beyond scores and
+labels are computed only when a listed plot needs them; `lacks` says why a
+part is absent, which is what a skipped plot logs.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import numpy as np
 
 from anomaly_cli.evaluation.judge import Judgement
 from anomaly_cli.evaluation.thresholds import Threshold
+from anomaly_cli.reporting.plots.registry import NEEDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from anomaly_cli.evaluation.calibration import Calibration
+    from anomaly_cli.reporting.sample_view import SampleView
     from anomaly_cli.scoring.scorer import Scores
 
 
@@ -38,6 +44,14 @@ class Assessment:
     pixel_metrics: dict[str, Any] | None = None
     # Extra tables the data source derives from test scores: file name -> table.
     source_reports: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # The training history (history.csv: epoch, loss, val_loss, ...), for the loss plot.
+    history: pd.DataFrame | None = None
+    # A few test images with their reconstructions, maps and saliency.
+    samples: SampleView | None = None
+    # With MC dropout: scores as probabilities on test (ECE, reliability diagram).
+    calibration: Calibration | None = None
+    # Why a part of NEEDS is absent, in words a skipped plot logs: need -> reason.
+    missing: dict[str, str] = field(default_factory=dict)
 
     @property
     def threshold(self) -> Threshold:
@@ -45,7 +59,32 @@ class Assessment:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        return self.judgement.metrics
+        """The test metrics at the threshold; with a calibration, its ECE last."""
+        if self.calibration is None:
+            return self.judgement.metrics
+        return {**self.judgement.metrics, "ece": self.calibration.ece}
+
+    def lacks(self, needs: tuple[str, ...] | list[str]) -> str | None:
+        """Why this assessment cannot feed a plot that needs `needs`; None when it can."""
+        for need in needs:
+            if not self._has(need):
+                return self.missing.get(need, f"this assessment holds no {need}")
+        return None
+
+    def _has(self, need: str) -> bool:
+        view = self.samples
+        present = {
+            "history": self.history is not None and len(self.history) > 0,
+            "images": view is not None,
+            "reconstructions": view is not None and view.reconstructions is not None,
+            "maps": view is not None and view.maps is not None,
+            "saliency": view is not None and view.saliency is not None,
+            "mc_dropout": self.scores.std is not None,
+            "calibration": self.calibration is not None,
+        }
+        if need not in present:
+            raise ValueError(f"unknown plot need {need!r}; the needs are {NEEDS}")
+        return present[need]
 
     @cached_property
     def table(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from anomaly_cli.evaluation.metrics import COUNTS, LABELS
+from anomaly_cli.evaluation.metrics import COUNTS, display_name
 
 
 def format_value(key: str, value: Any) -> str:
@@ -16,7 +16,7 @@ def format_value(key: str, value: Any) -> str:
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> str:
-    rows = [[LABELS.get(k, k), format_value(k, v)] for k, v in metrics.items()]
+    rows = [[display_name(k), format_value(k, v)] for k, v in metrics.items()]
     return tabulate(rows, headers=["Metric", "Value"], tablefmt="grid", disable_numparse=True)
 
 
@@ -37,7 +37,7 @@ def sweep_table(frame: pd.DataFrame) -> str:
     columns = [c for c in frame.columns if c != "metric"]
     rows = [
         [
-            LABELS.get(row["metric"], row["metric"]),
+            display_name(row["metric"]),
             *(format_value(row["metric"], row[c]) for c in columns),
         ]
         for _, row in frame.iterrows()

@@ -21,15 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from omegaconf import DictConfig
 
 from anomaly_cli import runs
 from anomaly_cli.data.base import Split, Splits
-from anomaly_cli.errors import AdxUserError
+from anomaly_cli.errors import AdxUserError, first_lines
+from anomaly_cli.evaluation.calibration import calibrate
 from anomaly_cli.evaluation.judge import judge
 from anomaly_cli.evaluation.pixel import pixel_metrics
+from anomaly_cli.reporting import plots
 from anomaly_cli.reporting.artifacts import write_artifacts
 from anomaly_cli.reporting.assessment import Assessment
+from anomaly_cli.reporting.sample_view import build_view
 from anomaly_cli.scoring.scorer import Scores, ScoringOptions, score_samples
 from anomaly_cli.tasks.lifecycle import set_stage
 
@@ -37,6 +41,9 @@ log = logging.getLogger("adx")
 
 # What runs configured before `report.plots` existed always drew.
 PLOTS_BEFORE_REPORT_GROUP = ("roc", "score_histogram")
+# Why the MC dropout plots and ECE are absent, as a skipped plot says it.
+NO_MC_DROPOUT = "scores come from one pass (scoring.mc_dropout.samples < 2)"
+NO_CALIBRATION = "val holds one class only, and a score -> probability map needs both to be fitted"
 
 
 def score_split(model: Any, split: Split, batch_size: int, options: ScoringOptions) -> Scores:
@@ -76,6 +83,7 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
         maps, masks = pixel_truth
         pixel = pixel_metrics(maps, masks)
         log.info("pixel AUROC %s over %d images", pixel["pixel_auroc"], pixel["images"])
+    names = plot_names(cfg)
     assessment = Assessment(
         title=title,
         ids=splits.test.ids,
@@ -86,8 +94,9 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
         masks=masks,
         pixel_metrics=pixel,
         source_reports=splits.reports(test.score) if splits.reports is not None else {},
+        **plot_inputs(model, splits, cfg, run_dir, names, (val, test)),
     )
-    write_artifacts(run_dir, assessment, plot_names(cfg))
+    write_artifacts(run_dir, assessment, names)
     log.info(
         "threshold %.6g (%s); test AUROC %.4f",
         judgement.threshold.value,
@@ -95,6 +104,62 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
         judgement.metrics["auroc"],
     )
     return assessment
+
+
+def plot_inputs(
+    model: Any,
+    splits: Splits,
+    cfg: DictConfig,
+    run_dir: Path,
+    names: list[str],
+    scores: tuple[Scores, Scores],
+) -> dict[str, Any]:
+    """What the plots `names` draw from beyond scores and labels (Assessment's history,
+    samples, calibration) and why any of it is absent; each part only when needed."""
+    val, test = scores
+    options = ScoringOptions.from_config(cfg.get("scoring"))
+    needs = plots.needs_of(names)
+    found: dict[str, Any] = {}
+    missing: dict[str, str] = {}
+    if options.monte_carlo:
+        # ECE goes to metrics.json whether or not the reliability diagram is drawn.
+        found["calibration"] = calibrate(
+            val.score, splits.val.labels, test.score, splits.test.labels
+        )
+        if found["calibration"] is None:
+            missing["calibration"] = NO_CALIBRATION
+            log.info("no ECE: %s", NO_CALIBRATION)
+    else:
+        missing["mc_dropout"] = NO_MC_DROPOUT
+    if "history" in needs:
+        found["history"], reason = load_history(run_dir)
+        if reason is not None:
+            missing["history"] = reason
+    found["samples"], absent = build_view(
+        model,
+        splits.test,
+        tuple(splits.input_shape),
+        test.score,
+        needs,
+        plots.samples_per_group(cfg.get("report")),
+        model_name=str(cfg.model.name),
+        top_k=options.top_k,
+    )
+    return {**found, "missing": {**missing, **absent}}
+
+
+def load_history(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
+    """The run's history.csv (evaluate copies its source run's), or why there is none."""
+    path = run_dir / runs.HISTORY
+    if not path.is_file():
+        return None, f"{runs.HISTORY} is not in the run folder (no training history)"
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError) as error:  # a damaged history costs one plot, not the run
+        return None, f"{path} cannot be read ({first_lines(error)[:120]})"
+    if "epoch" not in history or history.empty:
+        return None, f"{path} holds no epochs"
+    return history, None
 
 
 def plot_names(cfg: DictConfig) -> list[str]:
@@ -121,6 +186,10 @@ def conclude_run(
     result = assess(model, splits, cfg, run_dir, title)
     # run.json and `latest` only after every artifact, so both mark a finished run.
     runs.write_json(run_dir / runs.RUN_INFO, run_info())
+    # Last, so it shows every file; a failure is a warning, never a lost run.
+    from anomaly_cli.reporting.html import write_report_or_warn
+
+    write_report_or_warn(run_dir, title=title)
     runs.update_latest(run_dir, cfg.paths.output_dir)
     print_report(subject, result, run_dir)
     return result.metrics

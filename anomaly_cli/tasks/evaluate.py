@@ -184,6 +184,8 @@ def evaluate(
     if transform is not None:
         runs.write_json(run_dir / runs.DATA_TRANSFORM, transform)
     _link_or_copy(source / runs.CHECKPOINT, run_dir / runs.CHECKPOINT)
+    if (source / runs.HISTORY).is_file():  # how that checkpoint was trained: the loss plot
+        _link_or_copy(source / runs.HISTORY, run_dir / runs.HISTORY)
     metrics = conclude_run(
         model,
         splits,

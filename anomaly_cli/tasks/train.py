@@ -79,6 +79,8 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
+    from anomaly_cli.logging_backends import open_logger
+    from anomaly_cli.logging_backends.base import run_results
     from anomaly_cli.models.loading import build_model, load_checkpoint
     from anomaly_cli.tasks.assess import conclude_run
     from anomaly_cli.training.fit import fit_model
@@ -92,47 +94,59 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     if splits.transform is not None:
         runs.write_json(run_dir / runs.DATA_TRANSFORM, splits.transform)
     log.info("data %s (%s): %s", cfg.dataset.name, splits.protocol, splits.counts())
-    set_stage("training")
-    fit = fit_model(model, splits, cfg, run_dir, resume=bool(cfg.get("resume")))
-    log.info(
-        "trained %d epochs in %.1f s (best epoch %d)",
-        fit.epochs_run,
-        fit.train_seconds,
-        fit.best_epoch,
-    )
-    # Score with the checkpoint itself, so `adx evaluate` starts from the same weights.
-    set_stage("scoring")
-    best = load_checkpoint(
-        run_dir / runs.CHECKPOINT, remedy=f"go on with: adx train resume={run_dir}"
-    )
-    best.set_score(model.score_name)
-    return conclude_run(
-        best,
-        splits,
-        cfg,
-        run_dir,
-        subject=f"{cfg.model.name} on {cfg.dataset.name}",
-        run_info=lambda: {
-            "verb": "train",
-            "model": cfg.model.name,
-            "dataset": cfg.dataset.name,
-            "seed": seed,
-            "protocol": splits.protocol,
-            "counts": splits.counts(),
-            "epochs_run": fit.epochs_run,
-            "resumed_at_epoch": fit.resumed_at_epoch if cfg.get("resume") else None,
-            "best_epoch": fit.best_epoch,
-            "best_val_loss": fit.best_val_loss,
-            "train_seconds": round(fit.train_seconds, 3),
-            "wall_seconds": round(time.time() - started, 3),
-            "versions": {
-                "adx": __version__,
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "python": platform.python_version(),
+    # Opened once the config is saved: what the logger records names a run folder
+    # that holds it. Told how the block ends, so a dead run is not shown as running.
+    with open_logger(cfg, run_dir, resume=bool(cfg.get("resume"))) as logger:
+        set_stage("training")
+        fit = fit_model(
+            model,
+            splits,
+            cfg,
+            run_dir,
+            resume=bool(cfg.get("resume")),
+            callbacks=logger.callbacks(),
+        )
+        log.info(
+            "trained %d epochs in %.1f s (best epoch %d)",
+            fit.epochs_run,
+            fit.train_seconds,
+            fit.best_epoch,
+        )
+        # Score with the checkpoint itself, so `adx evaluate` starts from the same weights.
+        set_stage("scoring")
+        best = load_checkpoint(
+            run_dir / runs.CHECKPOINT, remedy=f"go on with: adx train resume={run_dir}"
+        )
+        best.set_score(model.score_name)
+        metrics = conclude_run(
+            best,
+            splits,
+            cfg,
+            run_dir,
+            subject=f"{cfg.model.name} on {cfg.dataset.name}",
+            run_info=lambda: {
+                "verb": "train",
+                "model": cfg.model.name,
+                "dataset": cfg.dataset.name,
+                "seed": seed,
+                "protocol": splits.protocol,
+                "counts": splits.counts(),
+                "epochs_run": fit.epochs_run,
+                "resumed_at_epoch": fit.resumed_at_epoch if cfg.get("resume") else None,
+                "best_epoch": fit.best_epoch,
+                "best_val_loss": fit.best_val_loss,
+                "train_seconds": round(fit.train_seconds, 3),
+                "wall_seconds": round(time.time() - started, 3),
+                "versions": {
+                    "adx": __version__,
+                    "tensorflow": tf.__version__,
+                    "keras": keras.__version__,
+                    "python": platform.python_version(),
+                },
             },
-        },
-    )
+        )
+        logger.finish(run_results(best, splits, cfg, run_dir, fit.epochs_run))
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")

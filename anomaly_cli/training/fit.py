@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,12 @@ class FitResult:
 
 
 def fit_model(
-    model: AnomalyModel, splits: Splits, cfg: DictConfig, run_dir: Path, resume: bool = False
+    model: AnomalyModel,
+    splits: Splits,
+    cfg: DictConfig,
+    run_dir: Path,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
 ) -> FitResult:
     """Train `model` (or, with resume, the run's last checkpoint) on splits.train.
 
@@ -42,6 +48,8 @@ def fit_model(
     that got better at reconstructing the anomalies would lower a loss over all
     of them, which is the opposite of what we want. A run resumed before its
     first epoch finished (no state.json yet) starts from the beginning.
+    `callbacks` (the logger's) come after the checkpointer: an epoch is saved
+    before it is logged, and a logger only reads what Keras reports.
     """
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
@@ -101,7 +109,7 @@ def fit_model(
             validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
             initial_epoch=first_epoch,
             epochs=epochs,
-            callbacks=[*model.training_callbacks(samples), checkpointer],
+            callbacks=[*model.training_callbacks(samples), checkpointer, *callbacks],
             shuffle=False,  # training_batches shuffles each epoch with its own seed
             verbose=int(trainer.verbose),
         )

@@ -31,6 +31,11 @@ class MaskedSplit(ArraySplit):
 
         return None if self.masks is None else tf.data.Dataset.from_tensor_slices(self.masks)
 
+    def _subset(self, indices: np.ndarray) -> dict:
+        # As images.FileSplit does: the masks travel with their samples.
+        masks = None if self.masks is None else self.masks[indices]
+        return {**super()._subset(indices), "masks": masks}
+
 
 class StandInModel:
     """A 'detector' whose score is the mean pixel and whose map is the image itself."""
@@ -146,3 +151,83 @@ def test_runs_configured_before_the_report_group_draw_the_two_plots_they_always_
     old = OmegaConf.create({"threshold": {"strategy": "percentile", "q": 95}})
     assert plot_names(old) == list(PLOTS_BEFORE_REPORT_GROUP) == ["roc", "score_histogram"]
     assert plot_names(_cfg(["roc"])) == ["roc"]
+
+
+class ImageStandIn:
+    """Reconstructs an image as half of itself; records what it is asked for."""
+
+    produces_maps = True
+    score_name = "mse"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        self.calls.append(("reconstruct", len(x)))
+        return x * 0.5
+
+    def anomaly_map(self, x, batch_size: int = 256) -> np.ndarray:
+        if not isinstance(x, np.ndarray):  # the pixel metrics' pass over the whole split
+            return StandInModel(True).anomaly_map(x)
+        self.calls.append(("anomaly_map", len(x)))
+        return x[..., 0]
+
+    def score_gradient(self, x: np.ndarray, top_k: float = 0.1) -> np.ndarray:
+        self.calls.append(("score_gradient", len(x)))
+        return np.ones_like(x)
+
+
+def test_image_plots_get_a_few_samples_computed_only_for_what_they_need(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setattr(assess_module, "score_samples", _fake_score_samples)
+    splits = _splits(masked=True)
+    report = {"plots": ["extremes"], "samples": 1}
+    model = ImageStandIn()
+    only_extremes = assess(model, splits, _cfg_with(report), tmp_path / "a", "t")
+    view = only_extremes.samples
+    # One per group: lowest and highest of each class, and the first of each class.
+    scores = splits.test.x.reshape(6, -1).mean(axis=1)
+    normal, anomalous = np.argsort(scores[:3]), 3 + np.argsort(scores[3:])
+    shown = {normal[0], normal[-1], anomalous[0], anomalous[-1], 0, 3}
+    assert list(view.positions) == sorted(shown) and len(view.images) == len(shown) < 6
+    assert model.calls == [
+        ("reconstruct", len(shown))
+    ]  # no maps, no gradient: nothing listed needs them
+    np.testing.assert_array_equal(view.images, splits.test.x[view.positions])
+    assert view.maps is None and view.saliency is None
+
+    model = ImageStandIn()
+    report = {"plots": ["heatmaps", "saliency"], "samples": 1}
+    both = assess(model, splits, _cfg_with(report), tmp_path / "b", "t")
+    assert sorted(name for name, _ in model.calls) == [
+        "anomaly_map",
+        "reconstruct",
+        "score_gradient",
+    ]
+    np.testing.assert_array_equal(both.samples.masks, splits.test.masks[both.samples.positions])
+    assert (tmp_path / "b/plots/heatmaps.png").is_file()
+    assert (tmp_path / "b/plots/saliency.png").is_file()
+
+    assert assess(ImageStandIn(), splits, _cfg(["roc"]), tmp_path / "c", "t").samples is None
+
+
+def test_the_loss_plot_reads_the_run_folders_history(probe, tmp_path: Path):
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.4], "val_loss": [0.6, 0.5]}).to_csv(
+        tmp_path / "history.csv", index=False
+    )
+    with_loss = assess(StandInModel(False), _splits(False), _cfg(["loss"]), tmp_path, "t")
+    assert list(with_loss.history["epoch"]) == [1, 2]
+    assert (tmp_path / "plots/loss.png").is_file()
+    other = tmp_path / "no_history"
+    without = assess(StandInModel(False), _splits(False), _cfg(["loss"]), other, "t")
+    assert without.history is None and "history.csv is not in the run folder" in without.lacks(
+        ("history",)
+    )
+    assert not (other / "plots").exists()
+
+
+def _cfg_with(report: dict):
+    cfg = _cfg([])
+    cfg.report = report
+    return cfg

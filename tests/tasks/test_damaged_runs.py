@@ -180,5 +180,7 @@ def test_no_artifact_of_a_run_is_a_pickle(tiny_run: Path):
                                                    "model.weights.h5"}  # fmt: skip
         elif path.suffix == ".png":
             assert head.startswith(b"\x89PNG")
+        elif ".tfevents." in path.name:
+            continue  # TensorBoard's event files (tb/): records of protocol buffers
         else:
             path.read_text(encoding="utf-8")  # every other artifact is text
