@@ -46,8 +46,12 @@ RUN_ARTIFACTS = (
     "metrics.txt",
     "run.json",
     "data.json",
+    "history.csv",
     "plots/roc.png",
     "plots/score_hist.png",
+    "plots/pr.png",
+    "plots/loss.png",
+    "report.html",
     "status.json",
     "warnings.json",
 )
