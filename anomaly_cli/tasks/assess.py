@@ -33,7 +33,7 @@ from anomaly_cli.evaluation.pixel import pixel_metrics
 from anomaly_cli.reporting import plots
 from anomaly_cli.reporting.artifacts import write_artifacts
 from anomaly_cli.reporting.assessment import Assessment
-from anomaly_cli.reporting.sample_view import build_view
+from anomaly_cli.reporting.sample_view import IMAGE_NEEDS, build_view
 from anomaly_cli.scoring.scorer import Scores, ScoringOptions, score_samples
 from anomaly_cli.tasks.lifecycle import set_stage
 
@@ -135,16 +135,23 @@ def plot_inputs(
         found["history"], reason = load_history(run_dir)
         if reason is not None:
             missing["history"] = reason
-    found["samples"], absent = build_view(
-        model,
-        splits.test,
-        tuple(splits.input_shape),
-        test.score,
-        needs,
-        plots.samples_per_group(cfg.get("report")),
-        model_name=str(cfg.model.name),
-        top_k=options.top_k,
-    )
+    try:
+        found["samples"], absent = build_view(
+            model,
+            splits.test,
+            tuple(splits.input_shape),
+            test.score,
+            needs,
+            plots.samples_per_group(cfg.get("report")),
+            model_name=str(cfg.model.name),
+            top_k=options.top_k,
+        )
+    except AdxUserError:
+        raise
+    except Exception as error:  # the scores and metrics come first: a failed view costs plots
+        reason = f"the sample images could not be prepared ({first_lines(error)[:160]})"
+        log.warning("image plots skipped: %s", reason)
+        found["samples"], absent = None, dict.fromkeys(IMAGE_NEEDS, reason)
     return {**found, "missing": {**missing, **absent}}
 
 

@@ -231,3 +231,23 @@ def _cfg_with(report: dict):
     cfg = _cfg([])
     cfg.report = report
     return cfg
+
+
+def test_a_failure_preparing_the_sample_images_costs_the_image_plots_not_the_numbers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    monkeypatch.setattr(assess_module, "score_samples", _fake_score_samples)
+
+    def broken_view(*args, **kwargs):
+        raise RuntimeError("the test split could not be read again")
+
+    monkeypatch.setattr(assess_module, "build_view", broken_view)
+    report = {"plots": ["roc", "extremes"], "samples": 1}
+    with caplog.at_level("INFO", logger="adx"):
+        result = assess(ImageStandIn(), _splits(masked=False), _cfg_with(report), tmp_path, "t")
+    assert result.samples is None
+    assert "could not be read again" in result.lacks(("images",))
+    for name in ("scores.csv", "metrics.json", "threshold.json", "plots/roc.png"):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "plots/extremes.png").exists()
+    assert "image plots skipped" in caplog.text and "plot extremes skipped" in caplog.text
