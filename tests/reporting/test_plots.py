@@ -24,6 +24,7 @@ from anomaly_cli.evaluation.judge import judge
 from anomaly_cli.reporting import plots
 from anomaly_cli.reporting.artifacts import write_artifacts
 from anomaly_cli.reporting.assessment import Assessment
+from anomaly_cli.reporting.plots.registry import pyplot
 from anomaly_cli.reporting.sample_view import (
     SampleView,
     build_view,
@@ -173,7 +174,7 @@ def test_the_extremes_plot_captions_those_samples_with_score_and_prediction():
     assert captions == expected and len(expected) == 8
     for name in ("highest-scored anomalous", "lowest-scored normal", "reconstructed"):
         assert name in texts
-    plots._pyplot().close(figure)
+    pyplot().close(figure)
 
 
 def test_a_plot_needing_what_the_run_lacks_is_refused_by_draw_not_by_the_plot(tmp_path: Path):

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from anomaly_cli.data.base import ArraySplit, Splits
 from anomaly_cli.reporting import plots
 from anomaly_cli.reporting.assessment import Assessment
+from anomaly_cli.reporting.plots.registry import pyplot
 from anomaly_cli.scoring.scorer import Scores
 from anomaly_cli.tasks import assess as assess_module
 from anomaly_cli.tasks.assess import PLOTS_BEFORE_REPORT_GROUP, assess, plot_names
@@ -98,7 +99,7 @@ def probe(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Assessment, str]]:
 
     def maps_probe(assessment: Assessment):
         received.append((assessment, current_stage()))
-        return plots._pyplot().subplots(figsize=(1, 1))[0]
+        return pyplot().subplots(figsize=(1, 1))[0]
 
     monkeypatch.setattr(assess_module, "score_samples", _fake_score_samples)
     monkeypatch.setitem(plots.PLOT_FILES, "maps_probe", "plots/maps.png")

@@ -27,7 +27,6 @@ from anomaly_cli.reporting.plots.images import (
     saliency,
 )
 from anomaly_cli.reporting.plots.registry import PLOT_FILES, PLOT_NEEDS, needs_of, plot
-from anomaly_cli.reporting.plots.registry import pyplot as _pyplot  # noqa: F401 (tests draw with it)
 from anomaly_cli.reporting.plots.registry import save as _save
 from anomaly_cli.reporting.plots.uncertainty import reliability, uncertainty
 from anomaly_cli.reporting.sample_view import DEFAULT_SAMPLES
