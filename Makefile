@@ -27,12 +27,12 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check anomaly_cli tests benchmarks
-	$(BIN)/ruff format --check anomaly_cli tests benchmarks
+	$(BIN)/ruff check anomaly_cli hydra_plugins tests benchmarks
+	$(BIN)/ruff format --check anomaly_cli hydra_plugins tests benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format anomaly_cli tests benchmarks
-	$(BIN)/ruff check --fix anomaly_cli tests benchmarks
+	$(BIN)/ruff format anomaly_cli hydra_plugins tests benchmarks
+	$(BIN)/ruff check --fix anomaly_cli hydra_plugins tests benchmarks
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

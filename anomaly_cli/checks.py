@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.targets import check_targets, plugin_list
+from anomaly_cli.training.threads import check_threads
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -57,6 +58,7 @@ def check_trainer(trainer: DictConfig) -> None:
         raise AdxUserError(f"trainer.seed={seed} must lie between 0 and 2**32 - 1")
     if trainer.get("verbose") not in (0, 1, 2):
         raise AdxUserError(f"trainer.verbose={trainer.get('verbose')}; choose 0, 1 or 2")
+    check_threads(trainer.get("threads"))
 
 
 def check_optimizer(optimizer: DictConfig) -> None:

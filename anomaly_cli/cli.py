@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from anomaly_cli import __version__
 from anomaly_cli.config_dir import config_groups
 from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError, one_line
+from anomaly_cli.interrupts import Terminated, terminate_as_interrupt
+from anomaly_cli.launchers import mark_main_process
 
 VERBS: dict[str, str] = {
     "train": "fit a detector on normal data, threshold on validation, report test metrics",
@@ -23,6 +25,7 @@ VERBS: dict[str, str] = {
     "sweep": "re-threshold a run's saved scores: threshold=a:b | a:b:step | [t1,t2,...]",
     "predict": "score new, unlabelled data with a trained run (run=<dir> input=<path>)",
     "compare": "put finished runs side by side (runs=[<dir>,<dir>] or runs=<multirun folder>)",
+    "benchmark": "a resumable grid: models x normal classes x contamination x repeats, as a table",
 }
 
 # Flags that make Hydra print something instead of running the task.
@@ -51,6 +54,7 @@ def usage() -> str:
         "  adx sweep threshold=0.0005:0.003",
         "  adx predict input=new_images/        (scores, labels and heatmaps of new data)",
         "  adx compare runs=outputs/multirun    (a table and ROC plot of finished runs)",
+        "  adx benchmark experiment=seed001_mnist  (seed 001's grid; run again to resume)",
     ]
     return "\n".join(lines)
 
@@ -66,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     verb, rest = args[0], args[1:]
     if verb not in VERBS:
         fail(f"unknown verb '{verb}'; valid verbs: {', '.join(VERBS)}")
+    mark_main_process()  # jobs a launcher runs in other processes return instead of exiting
     module = importlib.import_module(f"anomaly_cli.tasks.{verb}")
     rewrite = getattr(module, "rewrite_overrides", None)
     jobs = 1
@@ -87,27 +92,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"other verbs: {', '.join(v for v in VERBS if v != verb)} (adx --help)\n")
     sys.argv = [f"adx {verb}", *rest]
     try:
-        module.main()
-    except KeyboardInterrupt:  # outside the task, which reports its own
-        _interrupted()
+        # SIGTERM too: while a parallel launcher's workers run the jobs, joblib
+        # stops them when this process is interrupted, not when it is killed.
+        with terminate_as_interrupt():
+            module.main()
+    except KeyboardInterrupt as interrupt:  # outside the task, which reports its own
+        _interrupted(143 if isinstance(interrupt, Terminated) else 130)
     _exit_for_failed_jobs(jobs)
 
 
 def _exit_for_failed_jobs(jobs: int) -> None:
-    """A --multirun runs every job; it exits non-zero when any of them failed."""
-    from anomaly_cli.tasks.common import INTERNAL_ERROR_EXIT_CODE, failures
+    """A --multirun runs every job; it exits non-zero when any of them failed.
 
-    failed = failures()
+    The jobs this process ran report their failures directly; those another
+    process ran (joblib, SLURM) are the ones the sweep's summary found in their
+    folders' status.json.
+    """
+    from anomaly_cli.tasks.common import INTERNAL_ERROR_EXIT_CODE, failures
+    from anomaly_cli.tasks.sweep_summary import take_failures
+
+    by_folder = {f.run_dir.resolve(): f for f in [*take_failures(), *failures()]}
+    failed = sorted(by_folder.values(), key=lambda f: _job_number(f.run_dir.name))
     if failed:
         names = ", ".join(f.run_dir.name for f in failed)
         print(f"adx: {len(failed)} of {jobs} jobs failed: {names}", file=sys.stderr)
-        internal = any(f.exit_code == INTERNAL_ERROR_EXIT_CODE for f in failed)
-        sys.exit(INTERNAL_ERROR_EXIT_CODE if internal else USER_ERROR_EXIT_CODE)
+        codes = {f.exit_code for f in failed}
+        # A bug in adx says most, then bad input; else how a job was stopped (130, 143).
+        for code in (INTERNAL_ERROR_EXIT_CODE, USER_ERROR_EXIT_CODE):
+            if code in codes:
+                sys.exit(code)
+        sys.exit(max(codes))
 
 
-def _interrupted() -> None:
+def _job_number(name: str) -> tuple[int, str]:
+    """Hydra's job folders (`<num>_<name>`) in job order."""
+    number, _, rest = name.partition("_")
+    return (int(number), rest) if number.isdigit() else (sys.maxsize, name)
+
+
+def _interrupted(code: int = 130) -> None:
     print("\nadx: interrupted", file=sys.stderr)
-    sys.exit(130)
+    sys.exit(code)
 
 
 def fail(message: str) -> None:

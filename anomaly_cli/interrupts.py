@@ -19,28 +19,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-HELD = (signal.SIGINT, signal.SIGTERM)
+# What a scheduler sends to stop a job: SIGTERM (pre-emption, SLURM's time
+# limit) and submitit's warning before the limit, SIGUSR1 on SLURM and SIGUSR2
+# from its local executor. Left to submitit, that warning re-queues the job,
+# which then trains again from its first epoch over its own checkpoints.
+STOPS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
+HELD = (signal.SIGINT, *STOPS)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as an interrupt so the run says how to go on."""
+    """SIGTERM (or another of STOPS), handled as an interrupt so the run says how to go on.
+
+    str() is the signal's name."""
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
+    raise Terminated(signal.Signals(signum).name)
 
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises Terminated (a KeyboardInterrupt)."""
+    """Within the block, SIGTERM (and the other STOPS) raises Terminated (a KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in STOPS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

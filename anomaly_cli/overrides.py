@@ -22,9 +22,11 @@ def check_overrides(verb: str, overrides: Sequence[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from anomaly_cli.launchers import check_launcher
     from anomaly_cli.resolvers import names_only, register
 
     register()
+    check_launcher(overrides)  # before any compose: a missing plugin fails it in many lines
     parsed = _parse(overrides)
     with (
         names_only(),

@@ -40,7 +40,8 @@ def preflight(verb: str, args: Sequence[str]) -> int:
     hydra_values = _hydra_values(overrides)
     plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra.")]
     _check_debug(plain)
-    jobs = _jobs(plain) if multirun else [plain]
+    jobs = _jobs(plain, verb) if multirun else [plain]
+    cells: int | None = None
     with (
         names_only(),
         initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="adx"),
@@ -49,7 +50,7 @@ def preflight(verb: str, args: Sequence[str]) -> int:
             where = f" (job {number}: {' '.join(job)})" if len(jobs) > 1 else ""
             try:
                 cfg = compose(verb, overrides=job)
-                _check_job(verb, cfg, job)
+                cells = _check_job(verb, cfg, job)
                 if number == 0:
                     creatable(Path(str(cfg.paths.output_dir)), "paths.output_dir")
             except AdxUserError as error:
@@ -57,7 +58,7 @@ def preflight(verb: str, args: Sequence[str]) -> int:
             except (HydraException, OmegaConfBaseException) as error:
                 raise AdxUserError(f"invalid override{where}: {first_lines(error, 2)}") from error
     _check_destination(verb, hydra_values, multirun)
-    return len(jobs)
+    return cells if verb == "benchmark" and cells else len(jobs)
 
 
 def _check_debug(overrides: list[str]) -> None:
@@ -71,13 +72,18 @@ def _check_debug(overrides: list[str]) -> None:
         )
 
 
-def _jobs(overrides: list[str]) -> list[list[str]]:
-    """Each job's overrides, as Hydra's basic sweeper will launch them."""
+def _jobs(overrides: list[str], verb: str = "train") -> list[list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper will launch them.
+
+    Like the sweeper, this starts from the sweep a config declares itself
+    (`hydra.sweeper.params`, e.g. in experiment=seed000_latent_dim) and lets
+    the command line's overrides of the same keys win.
+    """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    parsed = OverridesParser.create().parse_overrides(_declared_sweep(verb, overrides) + overrides)
     try:
         (batch,) = BasicSweeper.split_arguments(parsed, None)
     except HydraException:  # a sweep form only another sweeper knows: check the rest
@@ -85,7 +91,35 @@ def _jobs(overrides: list[str]) -> list[list[str]]:
     return batch
 
 
-def _check_job(verb: str, cfg: Any, overrides: list[str]) -> None:
+def _declared_sweep(verb: str, overrides: list[str]) -> list[str]:
+    """`key=values` of the basic sweeper's `hydra.sweeper.params` in the composed config."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from anomaly_cli.config_dir import config_dir
+    from anomaly_cli.resolvers import names_only
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    try:
+        with (
+            names_only(),
+            initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="adx"),
+        ):
+            hydra_cfg = compose(verb, overrides=fixed, return_hydra_config=True).hydra
+    except (HydraException, OmegaConfBaseException):
+        return []  # the job checks below report the bad override in one line
+    if hydra_cfg.runtime.choices.get("hydra/sweeper") != "basic":
+        return []  # another sweeper reads its own params
+    params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None)
+    return [f"{key}={value}" for key, value in (params or {}).items()]
+
+
+def _check_job(verb: str, cfg: Any, overrides: list[str]) -> int | None:
+    """Raise AdxUserError for a job that cannot run; a benchmark says how many cells it has."""
     if verb == "train":
         from anomaly_cli.checks import check_train_config
 
@@ -107,6 +141,10 @@ def _check_job(verb: str, cfg: Any, overrides: list[str]) -> None:
         from anomaly_cli.tasks.compare import find_runs
 
         find_runs(cfg.runs)
+    elif verb == "benchmark":
+        from anomaly_cli.tasks.benchmark import check_benchmark
+
+        return check_benchmark(cfg, overrides)
 
 
 def _hydra_values(overrides: list[str]) -> dict[str, str]:

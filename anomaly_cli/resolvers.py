@@ -79,6 +79,8 @@ def run_label(run: str | None, output_dir: str) -> str:
 
 def register() -> None:
     if not OmegaConf.has_resolver("adx.unique_dir"):
-        OmegaConf.register_new_resolver("adx.unique_dir", unique_dir)
+        # Cached in the config, as Hydra's own ${now:}: a parallel launcher's
+        # worker recomposes the job's config and gets the sweep folder claimed here.
+        OmegaConf.register_new_resolver("adx.unique_dir", unique_dir, use_cache=True)
     if not OmegaConf.has_resolver("adx.run_label"):
         OmegaConf.register_new_resolver("adx.run_label", run_label)

@@ -57,6 +57,17 @@ HEATMAP_DIR = "heatmaps"
 COMPARE_TXT = "compare.txt"
 COMPARE_CSV = "compare.csv"
 COMPARE_MD = "compare.md"
+# ... and in long format for pandas: one row per run and metric (with status and error).
+COMPARE_LONG_CSV = "compare_long.csv"
+TRAIN_TIME_PLOT = f"{PLOTS_DIR}/train_time.png"
+# A --multirun's sweep folder: compare's table of its jobs, written when the sweep
+# ends, listing the jobs that failed or never started (reporting/summary.py).
+SUMMARY_TXT = "summary.txt"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_MD = "summary.md"
+SUMMARY_LONG_CSV = "summary_long.csv"
+# Hydra's record of a sweep (its overrides, hence its job list), in the sweep folder.
+MULTIRUN_YAML = "multirun.yaml"
 SWEEP_TXT = "sweep.txt"
 SWEEP_CSV = "sweep.csv"
 # Where the run stands (running, finished, interrupted, failed) and what to do next.

@@ -29,6 +29,11 @@ import pytest
 
 ADX = str(Path(sys.executable).with_name("adx"))
 REPO = Path(__file__).resolve().parents[1]
+# make test runs two workers on (often) two cores: one TensorFlow thread each
+# instead of two pools fighting over both (about 8 % faster on 2 cores, the
+# model zoo measured). Runs started from tests inherit it; set it to override.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 # Every artifact a train or evaluate run directory must hold.
 RUN_ARTIFACTS = (

@@ -39,7 +39,7 @@ def test_help_lists_verbs_and_config_groups(tmp_path: Path):
         for word in ("train", "evaluate", "sweep", "conv_ae", "digits", "synthetic", "youden"):
             assert word in result.stdout
         # Group names line up, the longest one too (it used to run into its options).
-        assert "\n  experiment  caltech101_airplanes\n" in result.stdout
+        assert "\n  experiment  caltech101_airplanes, seed000_" in result.stdout
         assert "\n  train       fit a detector" in result.stdout
 
 

@@ -27,6 +27,7 @@ def test_wheel_ships_every_config(wheel: Path):
     assert configs
     for config in configs:
         assert f"anomaly_cli/{config.relative_to(REPO)}" in names
+    assert "hydra_plugins/adx_benchmark_sweeper/sweeper.py" in names  # adx benchmark's sweeper
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "adx = anomaly_cli.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

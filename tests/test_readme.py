@@ -93,13 +93,16 @@ def light_readme_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_readme_command(command: str, cwd: Path, env: dict[str, str]) -> None:
     args = shlex.split(command)[1:]
     verb = args[0] if args else ""
-    shrink = SHRINK if verb == "train" and "--help" not in args else ()
+    shrink = SHRINK if verb in {"train", "benchmark"} and "--help" not in args else ()
     # In this process: the CLI's own code (tests/test_in_process.py holds it to
     # what a process does); tests/test_cli.py covers the process contract.
     result = run_adx_in_process(*args, *shrink, cwd=cwd, env=env)
     assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
     if verb in {"train", "evaluate"} and "-m" not in args and "--help" not in args:
         assert (latest(cwd) / "metrics.json").is_file(), command
+    if verb == "benchmark":
+        (table,) = (cwd / "outputs" / "benchmarks").glob("*/table.csv")
+        assert "AUROC (%)" in result.stdout and len(table.read_text().splitlines()) > 1, command
     if verb == "sweep":
         assert "| Metric" in result.stdout, command
     if verb == "predict":
@@ -119,7 +122,7 @@ def _newest(cwd: Path, kind: str) -> Path:
 def test_readme_shows_commands_for_every_verb_and_source():
     commands = readme_commands()
     verbs = {shlex.split(c)[1] for c in commands if len(shlex.split(c)) > 1}
-    assert {"train", "evaluate", "sweep", "predict", "compare"} <= verbs
+    assert {"train", "evaluate", "sweep", "predict", "compare", "benchmark"} <= verbs
     sources = {
         a.removeprefix("dataset=")
         for c in commands

@@ -65,7 +65,8 @@ def test_every_concept_key_exists_in_a_composed_config() -> None:
         "model.loss": ("model=conv_ae",),
     }
     for concept in CONCEPTS:
-        cfg = compose_config("train", *per_group.get(concept.key, ()))
+        verb = "benchmark" if concept.key.startswith("benchmark.") else "train"
+        cfg = compose_config(verb, *per_group.get(concept.key, ()))
         assert OmegaConf.select(cfg, concept.key, default="absent") != "absent", concept.key
 
 

@@ -160,8 +160,10 @@ def _metrics(run_dir: Path) -> str:
 
 
 def _compare(run_dir: Path) -> str:
-    """compare.csv: a column per run, metrics as rows."""
+    """compare.csv (or a sweep's summary.csv): a column per run, metrics as rows."""
     path = run_dir / runs.COMPARE_CSV
+    if not path.is_file():
+        path = run_dir / runs.SUMMARY_CSV
     if not path.is_file():
         return ""
     import pandas as pd

@@ -13,7 +13,10 @@ stderr that says what to do next:
   adx.log, not the terminal, unless ADX_DEBUG=1.
 
 Under `--multirun` a failed job does not stop the jobs after it: each failure
-is reported as it happens and `adx` exits non-zero after the last job.
+is reported as it happens and `adx` exits non-zero after the last job. A
+failed job's folder is kept, even when it holds nothing else, with its
+status.json (`failed`, the error, the exit code) and adx.log: the sweep's
+summary lists it from there, also one rebuilt later or by another process.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from omegaconf import DictConfig, OmegaConf
 from anomaly_cli import resolvers, runs
 from anomaly_cli.errors import USER_ERROR_EXIT_CODE, AdxUserError, first_lines, one_line
 from anomaly_cli.interrupts import Terminated, terminate_as_interrupt
+from anomaly_cli.launchers import in_launcher_process
 from anomaly_cli.native_logs import native_logs_to
 from anomaly_cli.tasks import lifecycle
+from anomaly_cli.training import graph_memory
 
 # TensorFlow's C++ start-up chatter hides adx's own output; users can lower it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -90,6 +95,7 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
     lifecycle.set_stage("starting")
     lifecycle.write_status(run_dir, verb, "running")
     warned = lifecycle.WarningLog()
+    traced_before = graph_memory.custom_gradients()
     code, line = 0, ""
     try:
         with (
@@ -104,8 +110,11 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
         return result
     except KeyboardInterrupt as interrupt:
         # An interrupt stops a --multirun too: the jobs after this one do not start.
-        code, line = _interrupted(verb, cfg, run_dir, isinstance(interrupt, Terminated))
+        by = (str(interrupt) or "SIGTERM") if isinstance(interrupt, Terminated) else ""
+        code, line = _interrupted(verb, cfg, run_dir, by)
         _report(warned, run_dir, line)
+        if in_launcher_process():  # its status.json tells adx's summary; an exit is no result
+            return None
         sys.exit(code)
     except AdxUserError as error:
         code, line = _user_error(verb, cfg, run_dir, str(error), error)
@@ -117,8 +126,7 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
     except Exception as error:
         code, line = _internal_error(verb, run_dir, error)
     finally:
-        if "keras" in sys.modules:  # free graph memory between --multirun jobs
-            sys.modules["keras"].backend.clear_session()
+        graph_memory.free_job_graphs(traced_before)  # so --multirun jobs do not add up
     _report(warned, run_dir, line)
     if _is_multirun():
         _failures.append(JobFailure(run_dir, code))
@@ -145,20 +153,28 @@ def _user_error(
 ) -> tuple[int, str]:
     lifecycle.log_to_file_only(run_dir, f"adx: error: {message}")
     if not _holds_work(verb, cfg, run_dir):
-        _discard(run_dir)
+        if _is_multirun():  # the record the sweep's summary lists this job from
+            lifecycle.write_status(
+                run_dir, verb, "failed", error=message, exit_code=USER_ERROR_EXIT_CODE
+            )
+        else:
+            _discard(run_dir)
         if os.environ.get("ADX_DEBUG") == "1":
             raise error
         return USER_ERROR_EXIT_CODE, f"error: {message}"
     steps = getattr(error, "next_steps", None) or _next_steps(run_dir)
-    lifecycle.write_status(run_dir, verb, "failed", error=message, next=steps)
+    lifecycle.write_status(
+        run_dir, verb, "failed", error=message, next=steps, exit_code=USER_ERROR_EXIT_CODE
+    )
     if os.environ.get("ADX_DEBUG") == "1":
         raise error
     return USER_ERROR_EXIT_CODE, f"error: {message} ({_kept(run_dir)}: {steps})"
 
 
-def _interrupted(verb: str, cfg: DictConfig, run_dir: Path, terminated: bool) -> tuple[int, str]:
+def _interrupted(verb: str, cfg: DictConfig, run_dir: Path, terminated: str) -> tuple[int, str]:
+    """`terminated`: the scheduler's signal (SIGTERM, SIGUSR1, ...); empty for Ctrl-C."""
     code = TERMINATED_EXIT_CODE if terminated else INTERRUPTED_EXIT_CODE
-    how = "stopped by SIGTERM" if terminated else "interrupted"
+    how = f"stopped by {terminated}" if terminated else "interrupted"
     stage = lifecycle.current_stage()
     if verb != "train":
         _discard(run_dir)
@@ -174,7 +190,9 @@ def _internal_error(verb: str, run_dir: Path, error: BaseException) -> tuple[int
         raise error
     summary = f"{type(error).__name__}: {first_lines(error)[:300]}"
     lifecycle.log_to_file_only(run_dir, "".join(traceback.format_exception(error)))
-    lifecycle.write_status(run_dir, verb, "failed", error=summary)
+    lifecycle.write_status(
+        run_dir, verb, "failed", error=summary, exit_code=INTERNAL_ERROR_EXIT_CODE
+    )
     return INTERNAL_ERROR_EXIT_CODE, (
         f"internal error while {lifecycle.current_stage()}: {summary}. This is a bug in adx, "
         f"not in your input; the traceback is in {run_dir / runs.LOG} (rerun with "

@@ -5,7 +5,12 @@ inside a folder, such as the one `adx train -m ...` writes under
 `outputs/multirun/`. Runs inside a folder that did not finish (no
 metrics.json) are listed as skipped; a run named on its own must be finished.
 The folder gets compare.txt (printed too), compare.csv, compare.md,
-plots/roc.png, plots/train_time.png and report.html.
+compare_long.csv, plots/roc.png, plots/train_time.png and report.html.
+
+`runs=<one sweep folder>` (it holds Hydra's multirun.yaml) rebuilds that
+sweep's summary (reporting/summary.py): the same table as the summary the
+sweep wrote when it ended, with the jobs that failed and those that never
+started, so an interrupted sweep gets one too. One finished job is enough there.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ if TYPE_CHECKING:  # pandas costs a third of a second: keep `adx compare --help`
     from anomaly_cli.reporting.compare import RunSummary
 
 USAGE = "write runs=[<dir>,<dir>,...] or runs=<folder of runs, e.g. outputs/multirun/...>"
-TRAIN_TIME_PLOT = f"{runs.PLOTS_DIR}/train_time.png"
+TRAIN_TIME_PLOT = runs.TRAIN_TIME_PLOT
 # Verbs whose folders hold test metrics to compare.
 _COMPARABLE = ("train", "evaluate")
 
@@ -41,6 +46,8 @@ _COMPARABLE = ("train", "evaluate")
 class FoundRuns:
     runs: list[Path]
     skipped: list[str] = field(default_factory=list)  # "<folder>: <why>"
+    sweep: Path | None = None  # runs= named one sweep folder: its summary is rebuilt
+    unfinished: list[Path] = field(default_factory=list)  # the skipped folders
 
 
 def find_runs(spec: Any) -> FoundRuns:
@@ -48,11 +55,17 @@ def find_runs(spec: Any) -> FoundRuns:
 
     Raises AdxUserError, before any folder is made, for a path that is not a
     run or a folder of runs, a named run that did not finish, or fewer than
-    two finished runs in all (one run has nothing to be compared with).
+    two finished runs in all (one run has nothing to be compared with; one
+    sweep folder needs one, since its summary also lists the jobs that failed).
     """
+    from anomaly_cli.reporting.summary import is_sweep
+
     found: list[Path] = []
     skipped: list[str] = []
-    for entry in _entries(spec):
+    unfinished: list[Path] = []
+    entries = _entries(spec)
+    sweep = Path(entries[0]) if len(entries) == 1 and is_sweep(Path(entries[0])) else None
+    for entry in entries:
         path = Path(entry)
         if not path.is_dir():
             what = "is a file, not a folder" if path.exists() else "does not exist"
@@ -73,13 +86,16 @@ def find_runs(spec: Any) -> FoundRuns:
                 found.append(run)
             else:
                 skipped.append(f"{run}: {why_unfinished(run)}")
+                unfinished.append(run)
     unique = list({p.resolve(): p for p in found}.values())  # outputs/latest is a run too
-    if len(unique) < 2:
+    least = 1 if sweep else 2
+    if len(unique) < least:
         where = f"; skipped {len(skipped)}: {', '.join(skipped[:3])}" if skipped else ""
-        raise AdxUserError(
-            f"compare needs at least two finished runs, runs= gives {len(unique)}{where}; {USAGE}"
-        )
-    return FoundRuns([p.resolve() for p in unique], skipped)
+        need = "compare needs at least two finished runs"
+        if sweep:
+            need = "a sweep's summary needs a finished run"
+        raise AdxUserError(f"{need}, runs= gives {len(unique)}{where}; {USAGE}")
+    return FoundRuns([p.resolve() for p in unique], skipped, sweep, unfinished)
 
 
 def _entries(spec: Any) -> list[str]:
@@ -109,9 +125,9 @@ def _runs_below(folder: Path) -> list[Path]:
 
 def _natural(paths: Iterable[Path]) -> list[Path]:
     """Hydra's job folders 0_..., 1_..., 10_... in job order, not text order."""
-    return sorted(
-        paths, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-    )
+    from anomaly_cli.reporting.summary import job_order
+
+    return job_order(paths)
 
 
 def why_unfinished(folder: Path) -> str:
@@ -123,7 +139,10 @@ def why_unfinished(folder: Path) -> str:
     verb, state = status.get("verb"), status.get("status")
     if verb not in _COMPARABLE:
         return f"an adx {verb} folder"
-    return f"{verb} {state}" if state != "finished" else "no metrics.json"
+    if state == "finished":
+        return "no metrics.json"
+    error = status.get("error")
+    return f"{verb} {state}: {error}" if error else f"{verb} {state}"
 
 
 def compare_label(spec: Any) -> str:
@@ -155,39 +174,24 @@ register()  # at import: cli.py imports the verb before Hydra names the folder
 
 def compare(cfg: DictConfig, run_dir: Path | None = None) -> pd.DataFrame:
     """Write the comparison of the runs cfg.runs names; returns compare.csv's frame."""
-    from anomaly_cli.reporting import compare as content
-    from anomaly_cli.reporting.html import write_report_or_warn
-    from anomaly_cli.reporting.plots.registry import save
+    from anomaly_cli.reporting import summary as content
 
     run_dir = Path(run_dir or current_run_dir())
     found = find_runs(cfg.runs)
     set_stage("reading the runs")
-    summaries = content.with_column_names([content.read_run(p) for p in found.runs])
-    frame = content.compare_frame(summaries)
-    rows = content.table_rows(frame, summaries)
-    names = [s.name for s in summaries]
-    heading, notes, lines = _heading(summaries), _notes(summaries, found.skipped), _lines(summaries)
-    grid = content.render_table(rows, names, "grid")
-    pipe = content.render_table(rows, names, "pipe")
-    save_config(cfg, run_dir)
-    runs.write_csv(run_dir / runs.COMPARE_CSV, frame)
-    runs.write_text(run_dir / runs.COMPARE_TXT, "\n".join([heading, *notes, *lines, grid]) + "\n")
-    markdown = [f"# {heading}", "", *(f"- {n}" for n in [*notes, *lines]), "", pipe]
-    runs.write_text(run_dir / runs.COMPARE_MD, "\n".join(markdown) + "\n")
-    set_stage("drawing plots")
-    save(content.roc_figure(content.roc_curves(summaries)), run_dir / runs.ROC_PLOT)
-    bars = content.train_time_figure(summaries)
-    if bars is None:
-        log.info("no training time known for any run: no %s", TRAIN_TIME_PLOT)
+    if found.sweep is not None:
+        summary = content.summarise_sweep(found.sweep)
     else:
-        save(bars, run_dir / TRAIN_TIME_PLOT)
-    write_report_or_warn(run_dir, title=heading, notes=notes, lines=lines)
-    print(heading)
-    for line in [*notes, *lines]:
-        print(line)
-    print(grid)
+        jobs = [content.read_job(None, (), path) for path in [*found.runs, *found.unfinished]]
+        summary = content.summarise(jobs, _heading)
+    save_config(cfg, run_dir)
+    set_stage("writing the table and plots")
+    content.write(summary, run_dir, content.COMPARE_FILES)
+    if not (run_dir / TRAIN_TIME_PLOT).is_file():
+        log.info("no training time known for any run: no %s", TRAIN_TIME_PLOT)
+    print(summary.text, end="")
     print(f"Run directory: {run_dir}")
-    return frame
+    return summary.frame
 
 
 def _heading(summaries: list[RunSummary]) -> str:
@@ -196,18 +200,6 @@ def _heading(summaries: list[RunSummary]) -> str:
         f"Comparison of {len(summaries)} runs: test metrics at each run's own threshold "
         f"(columns named by {by})"
     )
-
-
-def _notes(summaries: list[RunSummary], skipped: list[str]) -> list[str]:
-    """What a reader must not miss: different data, and runs left out."""
-    from anomaly_cli.reporting.compare import data_difference
-
-    different = data_difference(summaries)
-    return [*([different] if different else []), *(f"skipped {line}" for line in skipped)]
-
-
-def _lines(summaries: list[RunSummary]) -> list[str]:
-    return [f"{s.name}: {s.verb} run {s.path}" for s in summaries]
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="compare")

@@ -40,15 +40,16 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
     """Compose with the source run's group choices (dataset=mvtec, model=dense_ae, ...).
 
     Without them, `dataset.root=...` would be checked against the default
-    dataset's keys and refused. The choices go first, so the user's own
-    group overrides still win; `effective_config` ignores those that merely
-    repeat the source run's choice.
+    dataset's keys and refused. Only groups the user did not choose are
+    carried, so the user's own group overrides still win; they go last, after
+    any flag such as `-m` (Hydra's parser takes no overrides before a flag);
+    `effective_config` ignores those that merely repeat the source run's choice.
     """
     source = _source_dir(args)
     choices = source_choices(source) if source is not None else {}
     given = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
     carried = [f"{group}={choice}" for group, choice in choices.items() if group not in given]
-    return [*carried, *args]
+    return [*args, *carried]
 
 
 def _source_dir(args: Sequence[str]) -> Path | None:

@@ -24,6 +24,7 @@ from anomaly_cli.tasks.common import (
 )
 from anomaly_cli.tasks.lifecycle import running_elsewhere, set_stage
 from anomaly_cli.training.state import resumable_overrides
+from anomaly_cli.training.threads import apply_threads, job_threads
 
 # What `resume=` may change: how long to go on, and how much to print.
 RESUMABLE_KEYS = ("trainer.epochs", "trainer.patience", "trainer.verbose")
@@ -68,6 +69,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
     started = time.time()
     seed = int(cfg.trainer.seed)
     plugins = plugin_list(cfg.get("plugins"))
+    threads = apply_threads(job_threads(cfg.trainer.get("threads")))  # before TF's first op
     if cfg.get("resume"):
         runs.remove_stale_temporaries(run_dir)
     from anomaly_cli.data.loader import data_report, load_splits
@@ -129,6 +131,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
                 "model": cfg.model.name,
                 "dataset": cfg.dataset.name,
                 "seed": seed,
+                "threads": threads,
                 "protocol": splits.protocol,
                 "counts": splits.counts(),
                 "epochs_run": fit.epochs_run,

@@ -197,8 +197,16 @@ def test_a_failed_multirun_job_does_not_stop_the_jobs_after_it(tmp_path: Path):
     assert "adx: 1 of 2 jobs failed: 0_conv_ae_digits" in result.stderr
     (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert jobs == ["1_conv_ae_digits"]  # the failed job's empty folder is gone
+    assert jobs == ["0_conv_ae_digits", "1_conv_ae_digits", "plots"]
     assert (sweep / "1_conv_ae_digits" / "metrics.json").is_file()
+    # The failed job's folder is kept as a record (no model in it) for the sweep's summary.
+    failed = sweep / "0_conv_ae_digits"
+    assert _status(failed)["status"] == "failed" and _status(failed)["exit_code"] == 2
+    assert "dataset.normal_class=11" in _status(failed)["error"]
+    assert "dataset.normal_class=11" in (failed / "adx.log").read_text()
+    assert not (failed / "checkpoints").exists()
+    listed = "skipped job 0 (dataset.normal_class=11), folder 0_conv_ae_digits: train failed"
+    assert listed in (sweep / "summary.txt").read_text() and listed in result.stdout
 
 
 def test_warnings_are_listed_at_the_end_and_saved(tmp_path: Path):

@@ -1,0 +1,1 @@
+"""`adx benchmark`: a resumable grid of train runs and its tables (seed 001's protocol)."""
