@@ -51,6 +51,7 @@ def run_benchmark(config: DictConfig, launcher: Any, arguments: Sequence[str]) -
     returns = []
     cell_map = record.read_cell_map(bench_dir)
     size = cells_per_launch(config, len(pending))
+    stopped: list[tuple[Path, str]] = []
     for start in range(0, len(pending), size):
         batch = pending[start : start + size]
         folders = [record.free_folder(bench_dir, cell) for cell in batch]
@@ -70,7 +71,14 @@ def run_benchmark(config: DictConfig, launcher: Any, arguments: Sequence[str]) -
         ]
         frame = record.append_rows(bench_dir, frame, rows)
         progress.advance(rows)
+        stopped += [
+            (bench_dir / r["folder"], r["status"]) for r in rows if r["status"] != "finished"
+        ]
     write_tables(bench_dir, config, cells, frame, command_settings)
+    # Cells a launcher ran in other processes: their failures still set adx's exit code.
+    from anomaly_cli.tasks.sweep_summary import record_stopped
+
+    record_stopped(stopped)
     return returns
 
 

@@ -98,6 +98,19 @@ def write_summary(folder: Path) -> Any:
     return summary
 
 
+def record_stopped(folders: list[tuple[Path, str]]) -> None:
+    """Jobs (folder, status) that another part of adx found stopped, e.g. benchmark cells.
+
+    They reach `adx`'s exit code as the summary's do, whichever process ran them.
+    """
+    from anomaly_cli.tasks.common import JobFailure
+
+    _found.extend(
+        JobFailure(folder, _exit_code(folder, status if status in _STOPPED else "failed"))
+        for folder, status in folders
+    )
+
+
 def _exit_code(folder: Path, status: str) -> int:
     """The code the job ended with (status.json), else the usual one for how it ended."""
     code = runs.optional_json_object(folder / runs.STATUS).get("exit_code")

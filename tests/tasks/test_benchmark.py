@@ -74,6 +74,11 @@ def test_a_failed_cell_is_recorded_with_its_error_and_runs_again_next_time(tmp_p
     frame = record.append_rows(tmp_path, record.read_results(tmp_path), [row])
     assert record.finished_keys(frame) == set()
     assert record.free_folder(tmp_path, cell).name == f"{cell.name}_2"  # the old one is kept
+    # Whichever process ran the cell, its failure reaches adx's exit code.
+    from anomaly_cli.tasks.sweep_summary import record_stopped, take_failures
+
+    record_stopped([(folder, "failed")])
+    assert [(f.run_dir, f.exit_code) for f in take_failures()] == [(folder, 2)]
 
 
 @pytest.mark.parametrize(
