@@ -108,11 +108,12 @@ def _exit_for_failed_jobs(jobs: int) -> None:
     process ran (joblib, SLURM) are the ones the sweep's summary found in their
     folders' status.json.
     """
+    from anomaly_cli.reporting.summary import job_order
     from anomaly_cli.tasks.common import INTERNAL_ERROR_EXIT_CODE, failures
     from anomaly_cli.tasks.sweep_summary import take_failures
 
     by_folder = {f.run_dir.resolve(): f for f in [*take_failures(), *failures()]}
-    failed = sorted(by_folder.values(), key=lambda f: _job_number(f.run_dir.name))
+    failed = [by_folder[folder] for folder in job_order(by_folder)]
     if failed:
         names = ", ".join(f.run_dir.name for f in failed)
         print(f"adx: {len(failed)} of {jobs} jobs failed: {names}", file=sys.stderr)
@@ -122,12 +123,6 @@ def _exit_for_failed_jobs(jobs: int) -> None:
             if code in codes:
                 sys.exit(code)
         sys.exit(max(codes))
-
-
-def _job_number(name: str) -> tuple[int, str]:
-    """Hydra's job folders (`<num>_<name>`) in job order."""
-    number, _, rest = name.partition("_")
-    return (int(number), rest) if number.isdigit() else (sys.maxsize, name)
 
 
 def _interrupted(code: int = 130) -> None:

@@ -21,6 +21,7 @@ from tabulate import tabulate
 from anomaly_cli import runs
 from anomaly_cli.evaluation.metrics import LABELS, display_name
 from anomaly_cli.reporting.plots.registry import pyplot
+from anomaly_cli.reporting.summary import read_overrides
 from anomaly_cli.reporting.tables import format_value
 
 if TYPE_CHECKING:
@@ -67,22 +68,12 @@ def read_run(path: Path) -> RunSummary:
         model=str(info.get("model") or _select(config, "model.name") or "unknown"),
         dataset=str(info.get("dataset") or _select(config, "dataset.name") or "unknown"),
         verb=str(info.get("verb") or "train"),
-        overrides=tuple(_overrides(path)),
-        metrics={str(k): _number(v) for k, v in metrics.items()},
+        overrides=tuple(read_overrides(path)),  # none in a copied run: named by folder
+        metrics={str(k): as_number(v) for k, v in metrics.items()},
         train_seconds=_train_seconds(info),
         test_counts=dict(counts) if isinstance(counts, dict) else None,
         config=config,
     )
-
-
-def _overrides(path: Path) -> list[str]:
-    try:
-        import yaml
-
-        listed = yaml.safe_load((path / ".hydra" / "overrides.yaml").read_text(encoding="utf-8"))
-    except Exception:  # no .hydra/ (a copied run): columns are then named by folder
-        return []
-    return [str(o) for o in listed] if isinstance(listed, list) else []
 
 
 def _select(config: Any, key: str) -> Any:
@@ -95,7 +86,8 @@ def _select(config: Any, key: str) -> Any:
     return None
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
+    """A metric read from JSON or YAML as a float; NaN when it is not a number."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -109,7 +101,7 @@ def _train_seconds(info: dict[str, Any]) -> float | None:
         seconds = runs.optional_json_object(Path(str(info["source_run"])) / runs.RUN_INFO).get(
             TRAIN_SECONDS
         )
-    number = _number(seconds)
+    number = as_number(seconds)
     return None if math.isnan(number) else number
 
 

@@ -259,15 +259,10 @@ def reported_values(summary: RunSummary) -> dict[str, float] | None:
         values = None if node is None else OmegaConf.to_container(node).get(summary.name)
     if not isinstance(values, dict):
         return None
-    numbers = {str(k): _number(v) for k, v in values.items()}
+    from anomaly_cli.reporting.compare import as_number
+
+    numbers = {str(k): as_number(v) for k, v in values.items()}
     return {k: v for k, v in numbers.items() if not math.isnan(v)} or None
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _sources(named: Sequence[RunSummary], reported: Sequence[dict[str, float] | None]) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from anomaly_cli import runs
 from anomaly_cli.config_dir import config_dir
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.reporting.summary import job_order
 from anomaly_cli.tasks.common import current_run_dir, log, run_cli_task, save_config
 from anomaly_cli.tasks.lifecycle import set_stage
 
@@ -113,21 +113,14 @@ def _entries(spec: Any) -> list[str]:
 def _runs_below(folder: Path) -> list[Path]:
     """Run folders one or two levels down (outputs/multirun/<sweep>/<job>), by job number."""
     below = []
-    for child in _natural(folder.iterdir()):
+    for child in job_order(folder.iterdir()):
         if not child.is_dir():
             continue
         if runs.holds_run(child):
             below.append(child)
         elif not child.is_symlink():
-            below.extend(c for c in _natural(child.iterdir()) if runs.holds_run(c))
+            below.extend(c for c in job_order(child.iterdir()) if runs.holds_run(c))
     return below
-
-
-def _natural(paths: Iterable[Path]) -> list[Path]:
-    """Hydra's job folders 0_..., 1_..., 10_... in job order, not text order."""
-    from anomaly_cli.reporting.summary import job_order
-
-    return job_order(paths)
 
 
 def why_unfinished(folder: Path) -> str:
