@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.targets import check_targets, plugin_list
+from anomaly_cli.training.devices import check_devices
 from anomaly_cli.training.threads import check_threads
 
 
@@ -25,14 +26,17 @@ def check_train_config(cfg: DictConfig) -> None:
     check_trainer(cfg.trainer)
     check_logger(cfg.get("logger"))
     check_optimizer(cfg.optimizer)
-    check_assessment_config(cfg, plugin_list(cfg.get("plugins")))
+    check_assessment_config(cfg, plugin_list(cfg.get("plugins")), training=True)
 
 
-def check_assessment_config(cfg: DictConfig, plugins: list[str], origin: str = "") -> None:
+def check_assessment_config(
+    cfg: DictConfig, plugins: list[str], origin: str = "", training: bool = False
+) -> None:
     """What train and evaluate share: data sampling, threshold, scoring, plots, targets.
 
     `plugins` come from the user's own command, never from a run folder's
-    config, so a copied run cannot allow itself new code.
+    config, so a copied run cannot allow itself new code. `training`: the
+    batch size may still be `auto`, which only a training split decides.
     """
     from anomaly_cli.data.splits import check_sampling
     from anomaly_cli.evaluation.thresholds import check_threshold
@@ -44,21 +48,27 @@ def check_assessment_config(cfg: DictConfig, plugins: list[str], origin: str = "
     check_threshold(cfg.threshold)
     ScoringOptions.from_config(cfg.get("scoring"))
     check_plots(cfg.get("report"))
-    _at_least(cfg.trainer, "trainer", "batch_size", 1)
+    _check_batch_size(cfg.trainer, training)
 
 
 def check_trainer(trainer: DictConfig) -> None:
-    for key, lowest in (("epochs", 1), ("batch_size", 1), ("patience", 0)):
+    from anomaly_cli.training.stable import is_dynamic_seed
+
+    for key, lowest in (("epochs", 1), ("patience", 0)):
         _at_least(trainer, "trainer", key, lowest)
+    _check_batch_size(trainer, training=True)
+    if trainer.get("attempts") is not None:
+        _at_least(trainer, "trainer", "attempts", 1)
     min_delta = _number(trainer, "min_delta", "trainer")
     if min_delta < 0:
         raise AdxUserError(f"trainer.min_delta={trainer.min_delta} must not be negative")
-    seed = _integer(trainer, "seed", "trainer")
+    seed = 0 if is_dynamic_seed(trainer.get("seed")) else _integer(trainer, "seed", "trainer")
     if not 0 <= seed < 2**32:
         raise AdxUserError(f"trainer.seed={seed} must lie between 0 and 2**32 - 1")
     if trainer.get("verbose") not in (0, 1, 2):
         raise AdxUserError(f"trainer.verbose={trainer.get('verbose')}; choose 0, 1 or 2")
     check_threads(trainer.get("threads"))
+    check_devices(trainer)
 
 
 def check_optimizer(optimizer: DictConfig) -> None:
@@ -84,11 +94,31 @@ def check_optimizer(optimizer: DictConfig) -> None:
             raise AdxUserError(f"optimizer.{key}={optimizer[key]} must not be negative")
     if "decay_rate" in optimizer and not 0 < _number(optimizer, "decay_rate", "optimizer") <= 1:
         raise AdxUserError(f"optimizer.decay_rate={optimizer.decay_rate} must lie in (0, 1]")
+    if optimizer.get("schedule") in ("step", "plateau"):
+        epochs = optimizer.get("decay_epochs")
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise AdxUserError(
+                f"optimizer.decay_epochs={epochs} must be a whole number >= 1 for "
+                f"optimizer.schedule={optimizer.schedule} (epochs between two decays)"
+            )
     if (
         "min_lr_ratio" in optimizer
         and not 0 <= _number(optimizer, "min_lr_ratio", "optimizer") <= 1
     ):
         raise AdxUserError(f"optimizer.min_lr_ratio={optimizer.min_lr_ratio} must lie in [0, 1]")
+
+
+def _check_batch_size(trainer: DictConfig, training: bool) -> None:
+    """trainer.batch_size: a whole number, or `auto` (seed 002's Eq. 25) when training."""
+    from anomaly_cli.training.stable import AUTO_BATCH_SIZE, is_auto_batch_size
+
+    if not is_auto_batch_size(trainer.get("batch_size")):
+        _at_least(trainer, "trainer", "batch_size", 1)
+    elif not training:
+        raise AdxUserError(
+            f"trainer.batch_size={AUTO_BATCH_SIZE} is worked out from the training split, "
+            "so only adx train takes it; pass a number, e.g. trainer.batch_size=64"
+        )
 
 
 def _at_least(group: DictConfig, name: str, key: str, lowest: int) -> None:

@@ -26,6 +26,7 @@ VERBS: dict[str, str] = {
     "predict": "score new, unlabelled data with a trained run (run=<dir> input=<path>)",
     "compare": "put finished runs side by side (runs=[<dir>,<dir>] or runs=<multirun folder>)",
     "benchmark": "a resumable grid: models x normal classes x contamination x repeats, as a table",
+    "tune": "search hyperparameters (Keras Tuner) or the batch size; each trial is a train run",
 }
 
 # Flags that make Hydra print something instead of running the task.
@@ -55,6 +56,7 @@ def usage() -> str:
         "  adx predict input=new_images/        (scores, labels and heatmaps of new data)",
         "  adx compare runs=outputs/multirun    (a table and ROC plot of finished runs)",
         "  adx benchmark experiment=seed001_mnist  (seed 001's grid; run again to resume)",
+        "  adx tune debug=tiny tune.max_trials=3  (trials.csv, best_params.yaml)",
     ]
     return "\n".join(lines)
 

@@ -145,6 +145,10 @@ def _check_job(verb: str, cfg: Any, overrides: list[str]) -> int | None:
         from anomaly_cli.tasks.benchmark import check_benchmark
 
         return check_benchmark(cfg, overrides)
+    elif verb == "tune":
+        from anomaly_cli.tasks.tune import check_tune
+
+        check_tune(cfg)
 
 
 def _hydra_values(overrides: list[str]) -> dict[str, str]:
@@ -165,7 +169,7 @@ def _check_destination(verb: str, values: dict[str, str], multirun: bool) -> Non
         return  # adx names a new, unique folder itself
     folder = Path(values[key])
     creatable(folder, key)
-    resuming = verb == "train" and "resume" in values
+    resuming = verb in ("train", "tune") and "resume" in values
     if resuming and folder.resolve() == Path(values["resume"]).resolve():
         return
     held = runs.holds_run(folder)

@@ -28,6 +28,8 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT = f"{CHECKPOINT_DIR}/best.keras"
 # Latest epoch's model and optimizer (last-NNNN.keras) and the state naming it.
 TRAINING_STATE = f"{CHECKPOINT_DIR}/state.json"
+# trainer=stable: attempt k trains in attempts/<k>/, a run folder of its own kind.
+ATTEMPTS_DIR = "attempts"
 HISTORY = "history.csv"
 SCORES = "scores.csv"
 ROC = "roc.csv"

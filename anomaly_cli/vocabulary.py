@@ -105,6 +105,19 @@ CONCEPTS = (
     Concept("the initial learning rate", "optimizer.lr", r"learning_rate|base_lr"),
     Concept("the number of training epochs", "trainer.epochs", r"(n|num|max)_epochs"),
     Concept("samples per training and scoring batch", "trainer.batch_size", r"batch|bs"),
+    Concept(
+        "the precision layers compute in",
+        "trainer.precision",
+        r"dtype(_policy)?|mixed_precision|(use_)?(fp16|bf16|amp)",
+        ("float32", "mixed_float16", "mixed_bfloat16"),
+    ),
+    Concept("XLA compilation: auto | true | false", "trainer.jit_compile", r"(use_)?(xla|jit)"),
+    Concept(
+        "training on several GPUs: none | mirrored",
+        "trainer.distribute",
+        r"(distribution|distribute)_strategy|multi_gpu",
+        ("none", "mirrored"),
+    ),
 )
 
 # Values that changed name: key -> {old value: new value}.

@@ -103,7 +103,11 @@ BAD_INPUTS = {
     "zero batch size": (("train", "trainer.batch_size=0"), ("trainer.batch_size=0",)),
     "negative seed": (("train", "trainer.seed=-1"), ("trainer.seed=-1",)),
     "zero learning rate": (("train", "optimizer.lr=0"), ("optimizer.lr=0 must be positive",)),
-    "unknown schedule": (("train", "optimizer.schedule=linear"), ("cosine", "exponential")),
+    "unknown schedule": (("train", "optimizer.schedule=linear"), ("cosine", "step", "plateau")),
+    "step decay without a period": (
+        ("train", "optimizer.schedule=step", "optimizer.decay_epochs=0"),
+        ("optimizer.decay_epochs=0 must be a whole number >= 1",),
+    ),
     "negative split": (("train", "dataset.split.val=-0.1"), ("dataset.split=", "positive")),
     "contamination above 1": (
         ("train", "protocol=unsupervised", "protocol.contamination=1.5"),

@@ -132,11 +132,12 @@ def _status(job: Path) -> dict:
 
 
 def test_a_joblib_sweep_runs_jobs_in_worker_processes_that_contain_their_failures(tmp_path: Path):
-    """Real worker processes (one per job, n_jobs=2): the second job diverges (a huge learning
-    rate) and fails inside its worker; the first finishes with its share of the cores."""
+    """Real worker processes (one per job, n_jobs=2): the second job has too few normal images
+    for a test split, which it finds inside its worker; the first finishes with its share
+    of the cores."""
     result = run_adx(
         "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TINY_SWEEP,
-        "optimizer.lr=0.001,1e30", cwd=tmp_path, timeout=300,
+        "dataset.n_normal=100,3", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     sweep, jobs = _sweep(tmp_path)
     assert [j.name for j in jobs] == ["0_conv_ae_synthetic", "1_conv_ae_synthetic"], result.stderr
@@ -146,7 +147,7 @@ def test_a_joblib_sweep_runs_jobs_in_worker_processes_that_contain_their_failure
     run = json.loads((finished / "run.json").read_text())
     assert run["threads"] == max(1, CORES // 2)
     assert _status(failed)["status"] == "failed"
-    assert "diverged" in _status(failed)["error"]
+    assert "the test split needs normal and anomaly samples" in _status(failed)["error"]
     # The main process learns of the failure from the job's folder, not from the worker.
     assert result.returncode == 2, result.stderr[-3000:]
     assert "1_conv_ae_synthetic" in result.stderr

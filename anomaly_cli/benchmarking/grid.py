@@ -130,6 +130,11 @@ def build_cells(cfg: DictConfig, model_choice: str) -> list[Cell]:
     repeats = bench.get("repeats")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise AdxUserError(f"benchmark.repeats={repeats} must be a whole number of at least 1")
+    if not isinstance(cfg.trainer.seed, int):  # trainer=stable's `dynamic` (seed 002's Eq. 24)
+        raise AdxUserError(
+            f"trainer.seed={cfg.trainer.seed}: a benchmark's repeat r trains with trainer.seed + "
+            "r, so it needs a number; set trainer.seed=<integer> (e.g. trainer.seed=555)"
+        )
     trainer_seed = int(cfg.trainer.seed)
     data_seed = cfg.dataset.get("seed")
     extra = model_overrides(bench.get("model_overrides"), models)

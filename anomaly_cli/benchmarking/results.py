@@ -30,6 +30,9 @@ CELLS_JSON = "cells.json"
 CELLS_DIR = "cells"
 FINISHED = "finished"
 FAILED = "failed"
+# Its training stopped at a NaN loss; scored with the best epoch before: a result.
+DIVERGED = "diverged"
+WITH_RESULTS = (FINISHED, DIVERGED)
 # results.csv's first columns; each metric of metrics.json follows them.
 ID_COLUMNS = (
     "model",
@@ -91,7 +94,7 @@ def key_of_row(row: Mapping[str, Any]) -> tuple[str, str, str, int]:
 
 def finished_keys(frame: pd.DataFrame) -> set[tuple[tuple[str, str, str, int], str]]:
     """(cell key, settings) of every finished row."""
-    done = frame[frame["status"] == FINISHED]
+    done = frame[frame["status"].isin(WITH_RESULTS)]
     return {(key_of_row(row), str(row["settings"])) for row in done.to_dict("records")}
 
 
@@ -135,7 +138,9 @@ def row_for(cell: Cell, settings: str, cell_dir: Path, bench_dir: Path) -> dict[
         row.update({str(k): v for k, v in metrics.items() if isinstance(v, (int, float))})
         info = runs.optional_json_object(cell_dir / runs.RUN_INFO)
         row["train_seconds"] = info.get("train_seconds", math.nan)
-        row["status"] = FINISHED
+        status = runs.optional_json_object(cell_dir / runs.STATUS)
+        row["status"] = DIVERGED if status.get("status") == DIVERGED else FINISHED
+        row["error"] = str(status.get("error") or "") if row["status"] == DIVERGED else ""
         return row
     status = runs.optional_json_object(cell_dir / runs.STATUS)
     if not cell_dir.is_dir():

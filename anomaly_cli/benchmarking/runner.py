@@ -72,7 +72,9 @@ def run_benchmark(config: DictConfig, launcher: Any, arguments: Sequence[str]) -
         frame = record.append_rows(bench_dir, frame, rows)
         progress.advance(rows)
         stopped += [
-            (bench_dir / r["folder"], r["status"]) for r in rows if r["status"] != "finished"
+            (bench_dir / r["folder"], r["status"])
+            for r in rows
+            if r["status"] not in record.WITH_RESULTS
         ]
     write_tables(bench_dir, config, cells, frame, command_settings)
     # Cells a launcher ran in other processes: their failures still set adx's exit code.
@@ -113,7 +115,7 @@ def write_tables(
     # Each model's cells share one settings text (the command's plus the model's own).
     wanted = {cell.model: cell.settings(command) for cell in cells}
     current = frame["model"].astype(str).map(wanted) == frame["settings"].astype(str)
-    finished = frame[(frame["status"] == record.FINISHED) & current]
+    finished = frame[frame["status"].isin(record.WITH_RESULTS) & current]
     grid = Grid.of(cells)
     common = settings_text(command)
     lines = [
@@ -127,6 +129,12 @@ def write_tables(
         for cell in {c.model: c for c in cells}.values()
         if cell.extra
     ]
+    diverged = int((finished["status"] == record.DIVERGED).sum())
+    if diverged:
+        lines.append(
+            f"{diverged} cell(s) diverged (a NaN loss) and count with their best epoch before "
+            "it (results.csv: status, error)"
+        )
     others = int((~current).sum())
     if others:
         lines.append(f"({others} row(s) of results.csv come from other settings: not shown)")
@@ -150,7 +158,7 @@ class Progress:
 
     def __init__(self, name: str, total: int, reused: int) -> None:
         self.name, self.total, self.done, self.reused = name, total, reused, reused
-        self.failed = 0
+        self.failed = self.diverged = 0
         self.ran = 0
         self.started = time.monotonic()
 
@@ -164,13 +172,15 @@ class Progress:
 
     def advance(self, rows: list[dict[str, Any]]) -> None:
         self.ran += len(rows)
-        finished = sum(1 for row in rows if row["status"] == record.FINISHED)
+        finished = sum(1 for row in rows if row["status"] in record.WITH_RESULTS)
+        self.diverged += sum(1 for row in rows if row["status"] == record.DIVERGED)
         self.done += finished
         self.failed += len(rows) - finished
         elapsed = time.monotonic() - self.started
         left = self.total - self.done - self.failed
         estimate = f", about {_duration(elapsed / self.ran * left)} left" if left else ""
         failed = f", {self.failed} failed" if self.failed else ""
+        failed += f", {self.diverged} diverged (best epoch kept)" if self.diverged else ""
         print(
             f"benchmark {self.name}: {self.done}/{self.total} cells done{failed}, "
             f"{_duration(elapsed)} elapsed{estimate}",

@@ -168,9 +168,12 @@ class AnomalyModel(keras.Model):
         return None
 
     # Training.
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
-        """Models with their own train_step compute their loss there."""
-        self.compile(optimizer=optimizer)
+    def compile_for_training(
+        self, optimizer: keras.optimizers.Optimizer, jit_compile: bool | str = "auto"
+    ) -> None:
+        """Models with their own train_step compute their loss there. jit_compile:
+        XLA or not (trainer.jit_compile, resolved by training/devices.py)."""
+        self.compile(optimizer=optimizer, jit_compile=jit_compile)
 
     # Training hooks; `samples` holds the train split's x batches in a fixed order.
     def prepare_training(self, samples: tf.data.Dataset) -> None:
@@ -218,16 +221,19 @@ class ReconstructionModel(AnomalyModel):
                 f"choose one of: {', '.join(self.loss_kinds)}"
             )
 
-    def compile_for_training(self, optimizer: keras.optimizers.Optimizer) -> None:
+    def compile_for_training(
+        self, optimizer: keras.optimizers.Optimizer, jit_compile: bool | str = "auto"
+    ) -> None:
         # Keras' own train_step needs the loss compiled in; a model with its own
         # train_step (VAE, IAEAD) computes it there, from loss_name.
         if type(self).train_step is ReconstructionModel.train_step:
-            self.compile(optimizer=optimizer, loss=self.loss_name)
+            self.compile(optimizer=optimizer, loss=self.loss_name, jit_compile=jit_compile)
         else:
-            self.compile(optimizer=optimizer)
+            self.compile(optimizer=optimizer, jit_compile=jit_compile)
 
     def reconstruct(self, x: Any) -> np.ndarray:
-        return np.asarray(self.predict_on_batch(x))
+        # float32 whatever the layers computed in (trainer.precision): scores stay float32.
+        return np.asarray(self.predict_on_batch(x), dtype=np.float32)
 
     def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         """The reconstruction error model.score names, one per sample."""
@@ -264,6 +270,7 @@ def input_gradient(x: np.ndarray, scores: Any) -> np.ndarray:
 
 def error_tensor(x: Any, reconstruction: Any, kind: str, top_k: float) -> Any:
     """scoring.reconstruction.reconstruction_error in TensorFlow, so it has a gradient."""
+    reconstruction = tf.cast(reconstruction, x.dtype)  # mixed precision outputs 16 bits
     if kind == "mae":
         elementwise = tf.abs(x - reconstruction)
     elif kind == "msle":

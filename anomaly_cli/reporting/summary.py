@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anomaly_cli import runs
+from anomaly_cli.tasks.lifecycle import DIVERGED, ENDED_WITH_RESULTS, FINISHED
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from anomaly_cli.reporting.compare import RunSummary
 
-FINISHED = "finished"
 NOT_STARTED = "not started"
 REPORTED = "reported"
 # summary_long.csv's (and compare_long.csv's) columns.
@@ -50,7 +50,9 @@ class Job:
     number: int | None  # Hydra's job number; None for a folder the job list does not name
     overrides: tuple[str, ...]
     folder: Path | None  # None: the job never started
-    status: str  # finished, failed, interrupted, running, killed, unknown, not started
+    # finished, diverged (has results too), failed, interrupted, running, killed, unknown,
+    # not started
+    status: str
     error: str = ""
     verb: str = ""  # train or evaluate, from status.json
 
@@ -166,6 +168,8 @@ def read_job(number: int | None, overrides: tuple[str, ...], path: Path) -> Job:
     record = runs.optional_json_object(path / runs.STATUS)
     verb = str(record.get("verb") or "")
     if (path / runs.METRICS_JSON).is_file():
+        if record.get("status") == DIVERGED:  # assessed with its best epoch before the NaN
+            return Job(number, overrides, path, DIVERGED, str(record.get("error") or ""), verb)
         return Job(number, overrides, path, FINISHED, verb=verb)
     status = str(record.get("status") or "unknown")
     error = str(record.get("error") or "")
@@ -216,7 +220,7 @@ def summarise(jobs: Sequence[Job], title: Callable[[list[RunSummary]], str]) -> 
     jobs = list(jobs)
     read: list[RunSummary] = []
     for i, job in enumerate(jobs):
-        if job.status != FINISHED or job.folder is None:
+        if job.status not in ENDED_WITH_RESULTS or job.folder is None:
             continue
         try:
             read.append(content.read_run(job.folder))
@@ -305,10 +309,12 @@ def _with_reported(
 
 
 def _listed(job: Job, jobs: Sequence[Job]) -> str:
-    """One line per job that did not finish: which job, what it was, why."""
+    """One line per job that did not finish as planned: which job, what it was, why."""
     label = f"job {job.number} ({job_name(job, jobs)})"
     if job.folder is None:
         return f"{NOT_STARTED}: {label}"
+    if job.status == DIVERGED:  # in the table, with a warning
+        return f"{DIVERGED}: {label}, folder {job.folder.name}: {job.error}"
     why = " ".join(w for w in (job.verb, job.status) if w)
     why = f"{why}: {job.error}" if job.error else why
     if job.number is None:  # a run given to compare by its path
@@ -358,11 +364,11 @@ def _long(
                     "job": number,
                     "name": s.name,
                     "folder": s.path,
-                    "status": FINISHED,
+                    "status": job.status,
                     "metric": key,
                     "value": value,
                     "reported": (values or {}).get(key, math.nan),
-                    "error": "",
+                    "error": job.error,
                 }
             )
     long = pd.DataFrame(rows, columns=list(LONG_COLUMNS))

@@ -22,8 +22,13 @@ def rewrite_overrides(args: Sequence[str]) -> list[str]:
     """A benchmark is always a multirun; Hydra's `a,b` sweeps are refused (use benchmark.*)."""
     from anomaly_cli.benchmarking.grid import refuse_sweeps
 
-    refuse_sweeps([a for a in args if not a.startswith("-")])
-    return list(args) if {"-m", "--multirun"}.intersection(args) else ["--multirun", *args]
+    # Overrides only: not flags, nor a flag's value (`--cfg job`).
+    refuse_sweeps([a for a in args if not a.startswith("-") and "=" in a])
+    # Hydra prints a config (--cfg, --info) only outside --multirun.
+    printing = {"--cfg", "-c", "--info", "-i"}.intersection(a.split("=", 1)[0] for a in args)
+    if printing or {"-m", "--multirun"}.intersection(args):
+        return list(args)
+    return ["--multirun", *args]
 
 
 def check_benchmark(cfg: DictConfig, overrides: Sequence[str]) -> int:

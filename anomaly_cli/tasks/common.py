@@ -3,12 +3,14 @@
 A run ends in one of four ways, each with its own exit code and one line on
 stderr that says what to do next:
 
-- finished: exit 0.
+- finished: exit 0. A training that diverged (a NaN loss) but kept a finite
+  best epoch is assessed with it and finishes too, its status `diverged`.
 - a user error (bad input, a damaged file, a full disk): exit 2. A folder
   that holds nothing of value is removed; one that holds a trained model is
   kept, and the line says how to go on from it.
 - interrupted (Ctrl-C, SIGTERM from a scheduler): exit 130 (143 for SIGTERM).
-  A train run can always be continued with `adx train resume=<dir>`.
+  A train run can always be continued with `adx train resume=<dir>`, a search
+  that has trials with `adx tune resume=<dir>`.
 - an internal error (a bug in adx): exit 1; the traceback goes to the run's
   adx.log, not the terminal, unless ADX_DEBUG=1.
 
@@ -93,6 +95,7 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
     """Run a verb in its Hydra folder and end it in one of the four ways above."""
     run_dir = current_run_dir()
     lifecycle.set_stage("starting")
+    lifecycle.take_outcome()  # nothing left over from an earlier job of this process
     lifecycle.write_status(run_dir, verb, "running")
     warned = lifecycle.WarningLog()
     traced_before = graph_memory.custom_gradients()
@@ -105,7 +108,8 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
         ):
             result = task(cfg, run_dir)
         lifecycle.set_stage("done")
-        lifecycle.write_status(run_dir, verb, "finished")
+        status, details = lifecycle.take_outcome()
+        lifecycle.write_status(run_dir, verb, status, **details)
         warned.report(run_dir)
         return result
     except KeyboardInterrupt as interrupt:
@@ -162,7 +166,7 @@ def _user_error(
         if os.environ.get("ADX_DEBUG") == "1":
             raise error
         return USER_ERROR_EXIT_CODE, f"error: {message}"
-    steps = getattr(error, "next_steps", None) or _next_steps(run_dir)
+    steps = getattr(error, "next_steps", None) or _next_steps(verb, run_dir)
     lifecycle.write_status(
         run_dir, verb, "failed", error=message, next=steps, exit_code=USER_ERROR_EXIT_CODE
     )
@@ -176,13 +180,15 @@ def _interrupted(verb: str, cfg: DictConfig, run_dir: Path, terminated: str) -> 
     code = TERMINATED_EXIT_CODE if terminated else INTERRUPTED_EXIT_CODE
     how = f"stopped by {terminated}" if terminated else "interrupted"
     stage = lifecycle.current_stage()
-    if verb != "train":
+    if verb != "train" and not _holds_work(verb, cfg, run_dir):
         _discard(run_dir)
         return code, f"{how} while {stage}; nothing was kept, run the same command again"
-    command = f"adx train resume={run_dir}"
+    command = f"adx {verb} resume={run_dir}"
     lifecycle.write_status(run_dir, verb, "interrupted", next=command)
-    runs.update_latest(run_dir, cfg.paths.output_dir)
-    return code, f"{how} while {stage}; go on with: {command}"
+    if verb == "train":  # a search's folder is no run that evaluate or predict can take
+        runs.update_latest(run_dir, cfg.paths.output_dir)
+    kept = "the trials are kept, " if verb == "tune" else ""
+    return code, f"{how} while {stage}; {kept}go on with: {command}"
 
 
 def _internal_error(verb: str, run_dir: Path, error: BaseException) -> tuple[int, str]:
@@ -201,11 +207,17 @@ def _internal_error(verb: str, run_dir: Path, error: BaseException) -> tuple[int
 
 
 def _holds_work(verb: str, cfg: DictConfig, run_dir: Path) -> bool:
-    """Whether the folder holds a trained model (or earlier work) that must not be lost."""
+    """Whether the folder holds a trained model (or earlier work) that must not be lost:
+    a train run's checkpoints, or a search's trials (`adx tune`)."""
+    if verb == "tune":
+        from anomaly_cli.tuning.trials import TRIALS_DIR
+
+        return (run_dir / TRIALS_DIR).is_dir()
     if verb != "train":
         return False
     trained = (run_dir / runs.CHECKPOINT).is_file() or (run_dir / runs.TRAINING_STATE).is_file()
-    return bool(cfg.get("resume")) or trained
+    attempted = any((run_dir / runs.ATTEMPTS_DIR).glob(f"*/{runs.TRAINING_STATE}"))  # stable
+    return bool(cfg.get("resume")) or trained or attempted
 
 
 def _kept(run_dir: Path) -> str:
@@ -214,8 +226,8 @@ def _kept(run_dir: Path) -> str:
     return f"the run folder {run_dir} is kept"
 
 
-def _next_steps(run_dir: Path) -> str:
-    steps = f"adx train resume={run_dir} goes on once that is fixed"
+def _next_steps(verb: str, run_dir: Path) -> str:
+    steps = f"adx {verb} resume={run_dir} goes on once that is fixed"
     if (run_dir / runs.CHECKPOINT).is_file():
         steps += f"; adx evaluate run={run_dir} scores it with other settings"
     return steps

@@ -1,7 +1,7 @@
 """What a run folder says about itself: where the run stands, and what it warned about.
 
 `status.json` is written when a verb starts (`running`, with the process id
-and host) and when it ends (`finished`, `interrupted` or `failed`, with the
+and host) and when it ends (`finished`, `diverged`, `interrupted` or `failed`, with the
 stage it was in, the error and the command that goes on from there), so an
 operator looking at a folder after a night of batch jobs can tell what
 happened without reading logs. A run killed outright (SIGKILL, power loss)
@@ -20,15 +20,36 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from anomaly_cli import runs
+from anomaly_cli.errors import AdxUserError
 
 log = logging.getLogger("adx")
 # What the current run is doing, for the interrupt and error messages.
 _stage = "starting"
+
+
+# How the current run ended when it did not fail: `finished`, or `diverged` (its
+# training stopped at a NaN loss and the best epoch before it was assessed).
+FINISHED, DIVERGED = "finished", "diverged"
+ENDED_WITH_RESULTS = (FINISHED, DIVERGED)
+_outcome: tuple[str, dict[str, Any]] = (FINISHED, {})
+
+
+def record_outcome(status: str, **details: Any) -> None:
+    """What status.json says when the run ends without an error (details: its fields)."""
+    global _outcome
+    _outcome = (status, details)
+
+
+def take_outcome() -> tuple[str, dict[str, Any]]:
+    """The recorded outcome (once: the next run of this process starts as `finished`)."""
+    global _outcome
+    outcome, _outcome = _outcome, (FINISHED, {})
+    return outcome
 
 
 def set_stage(stage: str) -> None:
@@ -76,6 +97,40 @@ def running_elsewhere(run_dir: Path) -> int | None:
     except PermissionError:
         return pid  # alive, run by someone else
     return pid
+
+
+def resume_request(
+    args: Sequence[str], keys: Sequence[str], what: str
+) -> tuple[Path, list[str]] | None:
+    """The folder of a verb's `resume=<dir>` and its other arguments, which may only set
+    `keys`; None without resume=. `what` names what goes on: run, search."""
+    resumes = [a for a in args if a.startswith("resume=")]
+    if not resumes:
+        return None
+    run = Path(resumes[-1].removeprefix("resume=")).resolve()
+    if "'" in str(run) or "\\" in str(run):
+        raise AdxUserError(
+            f"{resumes[-1]}: a folder name with quotes or backslashes cannot be resumed"
+        )
+    extra = [a for a in args if not a.startswith("resume=")]
+    for arg in extra:
+        if not arg.startswith("-") and arg.split("=", 1)[0] not in keys:
+            raise AdxUserError(
+                f"resume continues the {what} as it was configured, so '{arg}' cannot apply; "
+                f"only {', '.join(keys)} may change"
+            )
+    return run, extra
+
+
+def check_not_running(run_dir: Path, label: str, doing: str) -> None:
+    """Refuse to go on with a folder a live adx process on this host still writes."""
+    writer = running_elsewhere(run_dir)
+    if writer is not None:
+        raise AdxUserError(
+            f"{label} is still being {doing} by process {writer} on this host; wait for it to "
+            f"end (or stop it) before resuming (if no adx runs there, delete "
+            f"{run_dir / runs.STATUS})"
+        )
 
 
 class WarningLog(logging.Handler):

@@ -4,7 +4,9 @@ One callback does what Keras' ModelCheckpoint, CSVLogger and EarlyStopping do
 separately, because neither writes atomically nor can restore its state:
 after every epoch it saves the best model (when the monitored loss improved),
 the history, the latest model with its optimizer state, and a small
-state.json that names that latest checkpoint. The state file is written after
+state.json that names that latest checkpoint. An epoch whose loss is not a
+finite number is not recorded: training stops there (it diverged), and the
+epochs before it stay as they were saved. The state file is written after
 the checkpoint it names and the previous checkpoint is removed only then, so
 state.json always points at a complete file, wherever a run is killed.
 """
@@ -85,3 +87,23 @@ class RunCheckpointer(keras.callbacks.Callback):
         if previous and previous != name:
             with contextlib.suppress(FileNotFoundError):
                 (self.run_dir / runs.CHECKPOINT_DIR / previous).unlink()
+
+
+class PlateauSchedule(keras.callbacks.ReduceLROnPlateau):
+    """optimizer.schedule=plateau: Keras' ReduceLROnPlateau, with its counters kept in
+    the run's training state, so a resumed run lowers the rate at the same epochs as
+    one that never stopped (the rate itself is saved with the optimizer)."""
+
+    def __init__(self, state: TrainingState, **kwargs: Any):
+        super().__init__(mode="min", **kwargs)
+        self.state = state
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        if math.isfinite(self.state.plateau_best):
+            self.best, self.wait = self.state.plateau_best, self.state.plateau_wait
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.best is not None and math.isfinite(float(self.best)):
+            self.state.plateau_best, self.state.plateau_wait = float(self.best), int(self.wait)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -20,6 +21,7 @@ from anomaly_cli.models.base import AnomalyModel
 
 if TYPE_CHECKING:
     from anomaly_cli.training.callbacks import RunCheckpointer
+    from anomaly_cli.training.devices import DevicePlan
 
 log = logging.getLogger("adx")
 
@@ -31,6 +33,8 @@ class FitResult:
     best_val_loss: float
     train_seconds: float
     resumed_at_epoch: int
+    # The epoch whose loss was not finite (training ended there), else None.
+    diverged_at: int | None = None
 
 
 def fit_model(
@@ -40,6 +44,7 @@ def fit_model(
     run_dir: Path,
     resume: bool = False,
     callbacks: Sequence[Any] = (),
+    devices: DevicePlan | None = None,
 ) -> FitResult:
     """Train `model` (or, with resume, the run's last checkpoint) on splits.train.
 
@@ -50,12 +55,14 @@ def fit_model(
     first epoch finished (no state.json yet) starts from the beginning.
     `callbacks` (the logger's) come after the checkpointer: an epoch is saved
     before it is logged, and a logger only reads what Keras reports.
+    `devices` (training/devices.py): the precision, XLA and strategy the model
+    is compiled, or its last checkpoint loaded, with; None keeps Keras' defaults.
     """
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
     from anomaly_cli.targets import plugin_list
     from anomaly_cli.training.callbacks import RunCheckpointer
-    from anomaly_cli.training.optimizers import build_optimizer
+    from anomaly_cli.training.optimizers import build_optimizer, schedule_callbacks
     from anomaly_cli.training.state import TrainingState
 
     trainer = cfg.trainer  # checked with the rest of the config, before the data
@@ -66,13 +73,21 @@ def fit_model(
     state_file = run_dir / runs.TRAINING_STATE
     state = TrainingState.load(state_file) if resume and state_file.is_file() else TrainingState()
     continuing = state.last_checkpoint is not None
-    if continuing:
-        model = load_checkpoint(run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True)
-    else:
-        state = TrainingState()  # nothing finished before: start from the beginning
-        model.compile_for_training(
-            build_optimizer(cfg.optimizer, steps, epochs, plugin_list(cfg.get("plugins")))
-        )
+    jit_compile = devices.jit_compile if devices else "auto"
+    with devices.scope() if devices else contextlib.nullcontext():
+        if continuing:
+            model = load_checkpoint(
+                run_dir / runs.CHECKPOINT_DIR / state.last_checkpoint, compile=True
+            )
+            if devices:  # a checkpoint keeps Keras' compile settings, not the plan's
+                model.jit_compile = devices.jit_compile
+        else:
+            if not state.diverged_at:  # nothing finished before: start from the beginning
+                state = TrainingState()
+            model.compile_for_training(
+                build_optimizer(cfg.optimizer, steps, epochs, plugin_list(cfg.get("plugins"))),
+                jit_compile=jit_compile,
+            )
     # Before prepare_training, which may pre-train for a while.
     first_counted = model.first_checkpoint_epoch
     if epochs < first_counted:
@@ -84,6 +99,8 @@ def fit_model(
     if not continuing:
         model.prepare_training(samples)
     first_epoch = state.epochs_done
+    # What is assessed if the loss turns NaN before any epoch became the best one.
+    start_weights = None if (run_dir / runs.CHECKPOINT).is_file() else model.get_weights()
 
     # Unsupervised training must not see labels, so it stops on its own loss.
     val_normal = (
@@ -91,14 +108,17 @@ def fit_model(
         if splits.labels_guide_training
         else splits.val.select(np.array([], dtype=np.int64))
     )
+    monitor = "val_loss" if len(val_normal) else "loss"
     checkpointer = RunCheckpointer(
         run_dir,
         state,
-        monitor="val_loss" if len(val_normal) else "loss",
+        monitor=monitor,
         patience=int(trainer.patience),
         min_delta=float(trainer.min_delta),
         first_epoch=first_counted,
     )
+    # Ahead of the checkpointer, which saves the state they keep.
+    schedule = schedule_callbacks(cfg.optimizer, monitor, float(trainer.min_delta), state)
     if not state.stopped and first_epoch < epochs:
         started = time.perf_counter()
         model.fit(
@@ -109,7 +129,7 @@ def fit_model(
             validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
             initial_epoch=first_epoch,
             epochs=epochs,
-            callbacks=[*model.training_callbacks(samples), checkpointer, *callbacks],
+            callbacks=[*model.training_callbacks(samples), *schedule, checkpointer, *callbacks],
             shuffle=False,  # training_batches shuffles each epoch with its own seed
             verbose=int(trainer.verbose),
         )
@@ -117,13 +137,15 @@ def fit_model(
         if state.last_checkpoint is not None:
             state.save(state_file)
         if checkpointer.diverged_at is not None:
-            raise AdxUserError(
-                _diverged_message(checkpointer, cfg, run_dir),
-                next_steps=f"adx evaluate run={run_dir} scores the best epoch; train a new run "
-                "with a lower optimizer.lr to go further",
-            )
+            _end_diverged(checkpointer, cfg, run_dir, start_weights, first_epoch)
     else:
-        why = "it stopped early" if state.stopped else f"trainer.epochs={epochs} are done"
+        why = (
+            f"it diverged in epoch {state.diverged_at}"
+            if state.diverged_at
+            else "it stopped early"
+            if state.stopped
+            else f"trainer.epochs={epochs} are done"
+        )
         log.info("nothing to train: %s after %d epochs", why, state.epochs_done)
     if model.has_finish_training:
         _finish_best(run_dir / runs.CHECKPOINT, samples)
@@ -133,20 +155,46 @@ def fit_model(
         best_val_loss=state.best,
         train_seconds=state.train_seconds,
         resumed_at_epoch=first_epoch,
+        diverged_at=state.diverged_at,
     )
 
 
-def _diverged_message(checkpointer: RunCheckpointer, cfg: DictConfig, run_dir: Path) -> str:
-    epoch = checkpointer.diverged_at
-    kept = (
-        f"epochs 1-{epoch - 1} are kept (best: epoch {checkpointer.state.best_epoch})"
-        if (run_dir / runs.CHECKPOINT).is_file()
-        else "no epoch finished with a finite loss, so nothing is kept"
-    )
-    return (
+def _end_diverged(
+    checkpointer: RunCheckpointer,
+    cfg: DictConfig,
+    run_dir: Path,
+    start_weights: list[Any] | None,
+    start_epoch: int,
+) -> None:
+    """Training stopped at a NaN or infinite loss: the best epoch so far is assessed,
+    and the run's status says `diverged`. When no epoch became the best one (the loss
+    exploded in the first, or during a warm-up), the model as it was when this
+    training started is, so a sweep still gets every artifact of every job; its
+    numbers are then those of an untrained model, and the warning says so."""
+    epoch, state = checkpointer.diverged_at, checkpointer.state
+    what = (
         f"training diverged: the loss was not a finite number in epoch {epoch}; lower "
-        f"optimizer.lr (now {cfg.optimizer.lr}) or check the data for extreme values; {kept}"
+        f"optimizer.lr (now {cfg.optimizer.lr}) or check the data for extreme values"
     )
+    best = run_dir / runs.CHECKPOINT
+    if best.is_file():
+        kept = f"the best epoch before it ({state.best_epoch}) is assessed"
+    else:
+        assert start_weights is not None  # taken whenever there was no best checkpoint
+        model = checkpointer.model
+        model.set_weights(start_weights)
+        with interrupts.held(), runs.atomic_path(best) as tmp:
+            model.save(tmp)
+        state.best_epoch = start_epoch
+        started = "untrained" if start_epoch == 0 else "as this resumed training started"
+        kept = (
+            f"no epoch became a best one, so the model of epoch {start_epoch} ({started}) is "
+            "assessed: its numbers are no trained detector's"
+        )
+    # Stopped for good: a resume would only diverge again at the same epoch.
+    state.diverged_at, state.stopped = epoch, True
+    state.save(run_dir / runs.TRAINING_STATE)
+    log.warning("%s; %s", what, kept)
 
 
 def _finish_best(path: Path, samples: Any) -> None:

@@ -20,3 +20,20 @@ def apply_seed(seed: int, deterministic: bool = True) -> None:
         tf.random.set_seed(TF_STAND_IN_FOR_ZERO)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def apply_library_seeds(
+    numpy: int, tensorflow: int, python: int, deterministic: bool = True
+) -> None:
+    """Seed 002's Eq. 24: a seed of its own for NumPy, TensorFlow and Python's `random`.
+
+    Keras' own generator follows the TensorFlow seed; with three equal seeds
+    this is exactly `apply_seed`.
+    """
+    import random
+
+    import numpy as np
+
+    apply_seed(tensorflow, deterministic)
+    np.random.seed(int(numpy))
+    random.seed(int(python))

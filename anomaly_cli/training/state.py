@@ -23,6 +23,8 @@ from anomaly_cli.runs import DamagedFile, check_keras_archive, read_json_object,
 
 # The only names state.json may give its checkpoint (no paths, no `..`).
 LAST_CHECKPOINT = re.compile(r"last-\d{4,}\.keras")
+# Fields newer than the first state.json format, with their defaults when absent.
+LATER_KEYS = ("diverged_at", "plateau_best", "plateau_wait")
 
 
 @dataclass
@@ -34,18 +36,24 @@ class TrainingState:
     stopped: bool = False
     train_seconds: float = 0.0
     last_checkpoint: str | None = None
+    # The epoch whose loss was not finite; training ended there (status: diverged).
+    diverged_at: int | None = None
+    # optimizer.schedule=plateau's counters: the best monitored loss, epochs since.
+    plateau_best: float = math.inf
+    plateau_wait: int = 0
 
     @classmethod
     def load(cls, path: Path, remedy: str = "train the model again") -> TrainingState:
         data = read_json_object(path, remedy)
         names = {f.name for f in fields(cls)}
-        if set(data) != names:
+        # A run started before LATER_KEYS existed has none of them: their defaults apply.
+        if set(data) - names or names - set(data) - set(LATER_KEYS):
             raise DamagedFile(f"{path} is damaged (its keys are not a training state); {remedy}")
         state = cls(**data)
         numbers_ok = all(
             isinstance(getattr(state, key), int) and getattr(state, key) >= 0
-            for key in ("epochs_done", "best_epoch", "wait")
-        )
+            for key in ("epochs_done", "best_epoch", "wait", "plateau_wait")
+        ) and (state.diverged_at is None or isinstance(state.diverged_at, int))
         name = state.last_checkpoint
         if not numbers_ok or not (name is None or LAST_CHECKPOINT.fullmatch(str(name))):
             raise DamagedFile(f"{path} is damaged (values out of range); {remedy}")

@@ -123,3 +123,25 @@ def test_the_job_list_is_hydras_expansion_of_multirun_yaml(tmp_path: Path):
     record["hydra"]["sweeper"]["_target_"] = "hydra_plugins.optuna.OptunaSweeper"
     (tmp_path / "multirun.yaml").write_text(yaml.safe_dump(record))
     assert summary.sweep_jobs(tmp_path) == []
+
+
+def test_a_diverged_job_keeps_its_column_and_is_listed_as_diverged(tiny_run: Path, tmp_path: Path):
+    sweep, _ = _sweep(tiny_run, tmp_path)
+    diverged = sweep / "1_conv_ae_synthetic"
+    error = "training diverged in epoch 3; assessed with epoch 2"
+    status = {"verb": "train", "status": "diverged", "error": error, "diverged_at_epoch": 3}
+    (diverged / "status.json").write_text(json.dumps(status))
+    from anomaly_cli.tasks.sweep_summary import take_failures, write_summary
+
+    write_summary(sweep)
+    frame = pd.read_csv(sweep / "summary.csv").set_index("metric")
+    assert list(frame.columns) == ["trainer.seed=1", "trainer.seed=2"]
+    text = (sweep / "summary.txt").read_text()
+    assert text.startswith(f"Sweep {sweep.name}: 2 of 4 jobs finished")
+    assert f"diverged: job 1 (trainer.seed=2), folder 1_conv_ae_synthetic: {error}" in text
+    long = pd.read_csv(sweep / "summary_long.csv")
+    statuses = long.drop_duplicates("job").set_index("job")["status"]
+    assert statuses.to_dict() == {0: "finished", 1: "diverged", 2: "failed", 3: "not started"}
+    assert set(long[long["job"] == 1]["error"]) == {error}
+    # A diverged job has its result: only the failed one sets adx's exit code.
+    assert [f.run_dir.name for f in take_failures()] == ["2_conv_ae_synthetic"]

@@ -81,6 +81,20 @@ def test_a_failed_cell_is_recorded_with_its_error_and_runs_again_next_time(tmp_p
     assert [(f.run_dir, f.exit_code) for f in take_failures()] == [(folder, 2)]
 
 
+def test_a_diverged_cell_counts_as_a_result_and_is_not_run_again(tmp_path: Path):
+    cell = Cell("conv_ae", "0", 0.1, 0, 555, 555)
+    folder = tmp_path / "cells" / cell.name
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"auroc": 0.5}))
+    error = "training diverged in epoch 1; assessed with the untrained model"
+    status = {"verb": "train", "status": "diverged", "error": error}
+    (folder / "status.json").write_text(json.dumps(status))
+    row = record.row_for(cell, "trainer.epochs=1", folder, tmp_path)
+    assert (row["status"], row["error"], row["auroc"]) == ("diverged", error, 0.5)
+    frame = record.append_rows(tmp_path, record.read_results(tmp_path), [row])
+    assert record.finished_keys(frame) == {(record.key_of_row(row), "trainer.epochs=1")}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -94,6 +108,9 @@ def test_a_failed_cell_is_recorded_with_its_error_and_runs_again_next_time(tmp_p
         ),
         pytest.param(
             ("benchmark.models=[conv_ae,nope]",), "'nope', which is not a model", id="no model"
+        ),
+        pytest.param(
+            ("trainer=stable",), "trainer.seed=dynamic: a benchmark's repeat r", id="dynamic seed"
         ),
     ],
 )
@@ -146,3 +163,11 @@ def test_a_small_benchmark_runs_its_cells_through_the_submitit_launcher(tmp_path
         metrics = json.loads((folder / row["folder"] / "metrics.json").read_text())
         assert row["auroc"] == metrics["auroc"]
     assert "2/2 cells done" in result.stdout
+
+
+def test_a_benchmark_is_a_multirun_unless_it_only_prints_its_config() -> None:
+    from anomaly_cli.tasks.benchmark import rewrite_overrides
+
+    assert rewrite_overrides(["benchmark.repeats=2"]) == ["--multirun", "benchmark.repeats=2"]
+    args = ["--cfg", "job", "benchmark.repeats=2"]  # printed, as Hydra prints outside -m
+    assert rewrite_overrides(args) == args

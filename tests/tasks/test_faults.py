@@ -280,17 +280,54 @@ def test_sigkill_after_training_leaves_a_resumable_run(stage: str, tmp_path: Pat
     assert json.loads((run / "run.json").read_text())["epochs_run"] == 1
 
 
-def test_training_that_diverges_is_one_line_and_leaves_no_broken_run(tmp_path: Path):
+def _artifacts(run: Path) -> list[str]:
+    wanted = ["metrics.json", "scores.csv", "roc.csv", "threshold.json", "report.html"]
+    wanted += ["run.json", "checkpoints/best.keras", "plots/roc.png"]
+    return [name for name in wanted if not (run / name).is_file()]
+
+
+def test_a_loss_that_explodes_in_the_first_epoch_still_ends_with_every_artifact(tmp_path: Path):
     result = run_adx_in_process(
-        "train", *SHORT, "trainer.epochs=3", "optimizer=sgd", "optimizer.lr=1e12", cwd=tmp_path
+        "train", *SHORT, "trainer.epochs=3", "optimizer.lr=1e6", cwd=tmp_path
     )
-    assert_one_line_error(
-        result,
-        "training diverged: the loss was not a finite number in epoch 1",
-        "lower optimizer.lr (now 1000000000000.0)",
-        "nothing is kept",
-    )
-    assert not (tmp_path / "outputs").exists()
+    assert result.returncode == 0, result.stderr[-3000:]
+    warning = "training diverged: the loss was not a finite number in epoch 1; lower optimizer.lr"
+    assert warning in result.stderr and "model of epoch 0 (untrained) is assessed" in result.stderr
+    run = _only_run(tmp_path)
+    assert _artifacts(run) == []
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["diverged_at_epoch"], info["best_epoch"]) == ("diverged", 1, 0)
+    assert info["best_val_loss"] is None and info["epochs_run"] == 0
+    assert _status(run)["status"] == "diverged" and _status(run)["diverged_at_epoch"] == 1
+
+
+def test_a_loss_that_explodes_later_is_assessed_with_the_best_epoch_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from anomaly_cli.training.callbacks import RunCheckpointer
+
+    record = RunCheckpointer.on_epoch_end
+
+    def nan_in_epoch_3(self, epoch, logs=None):  # a NaN loss, as a too high rate gives
+        return record(self, epoch, {**logs, "loss": float("nan")} if epoch == 2 else logs)
+
+    monkeypatch.setattr(RunCheckpointer, "on_epoch_end", nan_in_epoch_3)
+    result = run_adx_in_process("train", *SHORT, "trainer.epochs=5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "not a finite number in epoch 3" in result.stderr
+    run = _only_run(tmp_path)
+    assert _artifacts(run) == []
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["diverged_at_epoch"], info["epochs_run"]) == ("diverged", 3, 2)
+    assert info["best_epoch"] in (1, 2)
+    assert f"the best epoch before it ({info['best_epoch']}) is assessed" in result.stderr
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2]
+    # Done for good: a resume does not train into the same NaN again.
+    metrics = (run / "metrics.json").read_bytes()
+    again = run_adx_in_process("train", f"resume={run}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "nothing to train: it diverged in epoch 3" in again.stdout + again.stderr
+    assert (run / "metrics.json").read_bytes() == metrics
 
 
 def test_ctrl_c_while_keras_saves_a_checkpoint_is_not_swallowed(tmp_path: Path):

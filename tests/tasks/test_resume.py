@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.conftest import adx_env, latest, run_adx, run_adx_in_process, run_dirs, train_run
 
@@ -64,6 +65,22 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path: Path):
     assert sorted(p.name for p in (resumed / "checkpoints").glob("last-*")) == ["last-0004.keras"]
     info = json.loads((resumed / "run.json").read_text())
     assert (info["resumed_at_epoch"], info["epochs_run"]) == (2, 4)
+
+
+def test_a_resumed_plateau_schedule_lowers_the_rate_at_the_same_epochs(tmp_path: Path):
+    # min_delta 1: no epoch improves, so the rate halves after every epoch but the first.
+    plateau = ("optimizer.schedule=plateau", "optimizer.decay_rate=0.5", "optimizer.decay_epochs=1")
+    args = (*SMALL, *plateau, "trainer.min_delta=1", "trainer.verbose=0", "logger=none")
+    first = run_adx_in_process("train", *args, "trainer.epochs=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = latest(tmp_path)
+    result = run_adx_in_process("train", f"resume={resumed}", "trainer.epochs=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    straight = train_run(tmp_path, *args, "trainer.epochs=4")
+    rates = pd.read_csv(straight / "history.csv")["learning_rate"].tolist()
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    assert (resumed / "history.csv").read_bytes() == (straight / "history.csv").read_bytes()
+    assert (resumed / "scores.csv").read_bytes() == (straight / "scores.csv").read_bytes()
 
 
 def test_ctrl_c_leaves_a_run_that_resume_finishes(tmp_path: Path):

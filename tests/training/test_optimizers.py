@@ -50,3 +50,33 @@ def test_a_class_that_does_not_fit_is_one_clear_error(target: str, fragment: str
     cfg = OmegaConf.merge(compose_config("train").optimizer, {"_target_": target})
     with pytest.raises(AdxUserError, match=fragment):
         build_optimizer(cfg, steps_per_epoch=10, epochs=2)
+
+
+def test_step_decay_multiplies_the_rate_every_decay_epochs() -> None:
+    # Seed 001's recipe: halved every 50 epochs; here every 3 epochs of 10 steps.
+    cfg = compose_config(
+        "train", "optimizer.schedule=step", "optimizer.decay_rate=0.5", "optimizer.decay_epochs=3"
+    ).optimizer
+    rate = build_optimizer(cfg, steps_per_epoch=10, epochs=9)._learning_rate
+    at = {step: float(rate(step)) for step in (0, 29, 30, 59, 60)}
+    assert at == pytest.approx({0: 1e-3, 29: 1e-3, 30: 5e-4, 59: 5e-4, 60: 2.5e-4})
+
+
+def test_plateau_keeps_a_plain_rate_and_adds_its_callback_ahead_of_the_checkpointer() -> None:
+    from anomaly_cli.training.callbacks import PlateauSchedule
+    from anomaly_cli.training.optimizers import schedule_callbacks
+    from anomaly_cli.training.state import TrainingState
+
+    cfg = compose_config(
+        "train", "optimizer.schedule=plateau", "optimizer.min_lr_ratio=0.01"
+    ).optimizer
+    assert float(build_optimizer(cfg, steps_per_epoch=10, epochs=2).learning_rate) == (
+        pytest.approx(1e-3)
+    )
+    (callback,) = schedule_callbacks(cfg, "val_loss", 0.0, TrainingState())
+    assert isinstance(callback, PlateauSchedule)
+    assert (callback.factor, callback.patience, callback.min_lr) == (0.95, 10, pytest.approx(1e-5))
+    assert (
+        schedule_callbacks(compose_config("train").optimizer, "val_loss", 0.0, TrainingState())
+        == []
+    )

@@ -18,6 +18,14 @@ def test_state_round_trips(tmp_path: Path):
     assert TrainingState.load(tmp_path / "state.json") == state
 
 
+def test_a_state_from_before_the_divergence_and_plateau_fields_still_loads(tmp_path: Path):
+    older = dict(TrainingState(epochs_done=2).__dict__)
+    for key in ("diverged_at", "plateau_best", "plateau_wait"):
+        del older[key]
+    (tmp_path / "state.json").write_text(json.dumps(older))
+    assert TrainingState.load(tmp_path / "state.json") == TrainingState(epochs_done=2)
+
+
 @pytest.mark.parametrize(
     "content",
     [
