@@ -67,10 +67,12 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path: Path):
     assert (info["resumed_at_epoch"], info["epochs_run"]) == (2, 4)
 
 
+@pytest.mark.slow  # tests/training/test_callbacks.py checks the counters' round trip
 def test_a_resumed_plateau_schedule_lowers_the_rate_at_the_same_epochs(tmp_path: Path):
     # min_delta 1: no epoch improves, so the rate halves after every epoch but the first.
     plateau = ("optimizer.schedule=plateau", "optimizer.decay_rate=0.5", "optimizer.decay_epochs=1")
-    args = (*SMALL, *plateau, "trainer.min_delta=1", "trainer.verbose=0", "logger=none")
+    quiet = ("trainer.verbose=0", "logger=none", "report.plots=[]")
+    args = (*SMALL, *plateau, "trainer.min_delta=1", *quiet)
     first = run_adx_in_process("train", *args, "trainer.epochs=2", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     resumed = latest(tmp_path)

@@ -15,7 +15,10 @@ from anomaly_cli.tuning import trials as trials_module
 from anomaly_cli.tuning.objective import measure
 from tests.conftest import TINY, assert_one_line_error, run_adx_in_process, run_dirs
 
-FAST = (*TINY, "model=dense_ae", "trainer.epochs=1", "trainer.verbose=0", "logger=none")
+FAST = (
+    *TINY, "model=dense_ae", "trainer.epochs=1", "trainer.verbose=0", "logger=none",
+    "report.plots=[]",
+)  # fmt: skip
 SPACE = "tune.space={optimizer.lr: {log: [1e-4, 1e-2]}, model.latent_dim: {choice: [4, 8, 16]}}"
 
 
@@ -91,7 +94,6 @@ def test_a_model_with_its_own_train_step_tunes_past_a_failed_trial(tmp_path: Pat
         "tune.max_trials=2",
         "tune.objective=val_auroc",
         "tune.space={model.latent_dim: {choice: [0, 4]}}",
-        "report.plots=[]",
     )
     trials = pd.read_csv(folder / "trials.csv").set_index("model.latent_dim")
     # latent_dim=0 is refused when the trial builds its model: recorded, and the search goes on.
@@ -103,7 +105,7 @@ def test_a_model_with_its_own_train_step_tunes_past_a_failed_trial(tmp_path: Pat
 
 
 def test_the_batch_size_search_writes_its_table(tmp_path: Path):
-    stdout, folder = _tune(tmp_path, "search=batch_size", "tune.max_trials=2", "report.plots=[]")
+    stdout, folder = _tune(tmp_path, "search=batch_size", "tune.max_trials=2")
     sizes = pd.read_csv(folder / "batch_sizes.csv")
     # 60 normal training samples: N/2 = 30, then 15; the cap of two trainings ends it.
     assert list(sizes["batch_size"]) == [30, 15]

@@ -1,4 +1,5 @@
-"""The checkpointer ignores warm-up epochs for the best checkpoint and for patience."""
+"""The checkpointer ignores warm-up epochs for the best checkpoint and for patience; the
+plateau schedule keeps its counters in the training state."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import keras
 import pandas as pd
+import pytest
 
 from anomaly_cli import runs
-from anomaly_cli.training.callbacks import RunCheckpointer
+from anomaly_cli.training.callbacks import PlateauSchedule, RunCheckpointer
 from anomaly_cli.training.state import TrainingState
 
 
@@ -51,3 +53,26 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_epochs_before(tmp_path: 
         "last-0001.keras",
         "state.json",
     ]
+
+
+def test_a_plateau_schedule_picks_up_its_counters_where_the_saved_state_left_them():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    state = TrainingState()
+
+    def epoch(schedule: PlateauSchedule, number: int) -> float:
+        schedule.on_epoch_end(number, {"val_loss": 1.0})  # never improves after the first
+        return float(model.optimizer.learning_rate)
+
+    first = PlateauSchedule(state, monitor="val_loss", factor=0.5, patience=1)
+    first.set_model(model)
+    first.on_train_begin()
+    assert [epoch(first, 0), epoch(first, 1)] == pytest.approx([1e-3, 5e-4])
+    assert (state.plateau_best, state.plateau_wait) == (1.0, 0)
+    # A resumed run: a new callback, the state read back; without it epoch 3 would count
+    # as the first (an improvement) and keep the rate.
+    saved = TrainingState(**state.__dict__)
+    resumed = PlateauSchedule(saved, monitor="val_loss", factor=0.5, patience=1)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert epoch(resumed, 2) == pytest.approx(2.5e-4)
