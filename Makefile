@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Three test workers on a 2-core machine: tests spend part of their time in
 # start-ups, subprocesses and files, so a third worker fills the gaps (make test:
-# 1064 s of tests with 3, 1213 s with 2 (docs/testing.md).
+# 1064 and 1167 s of tests with 3, 1213 and 1240 s with 2 (docs/testing.md).
 PYTEST_WORKERS ?= 3
 
 .PHONY: install train test test-all lint format clean
