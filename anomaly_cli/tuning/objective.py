@@ -9,7 +9,6 @@ them with `evaluation.metrics.ranking_metrics`; the test split is never read.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,4 @@ def validation_ranking(splits: Splits, cfg: DictConfig, run_dir: Path) -> dict[s
 
 def run_info(run_dir: Path) -> dict[str, Any]:
     """The trial's run.json ({} before it finished)."""
-    path = run_dir / runs.RUN_INFO
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    return runs.optional_json_object(run_dir / runs.RUN_INFO)
