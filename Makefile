@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # 1064 and 1167 s of tests with 3, 1213 and 1240 s with 2 (docs/testing.md).
 PYTEST_WORKERS ?= 3
 
-.PHONY: install train test test-all lint format clean
+.PHONY: install train test test-all lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "adx needs Python 3.10+, found " + sys.version.split()[0])'
@@ -36,6 +36,13 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format anomaly_cli hydra_plugins tests benchmarks
 	$(BIN)/ruff check --fix anomaly_cli hydra_plugins tests benchmarks
+
+# Speed of adx against plain Keras, checkpoints, phases, utilisation and scaling
+# (benchmarks/speed.py), then the training-speed knobs (benchmarks/options.py);
+# about 30 minutes on 2 cores, rewrites their sections of benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/speed.py --write-readme
+	$(BIN)/python benchmarks/options.py --write-readme
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

@@ -65,8 +65,14 @@ def check_trainer(trainer: DictConfig) -> None:
     seed = 0 if is_dynamic_seed(trainer.get("seed")) else _integer(trainer, "seed", "trainer")
     if not 0 <= seed < 2**32:
         raise AdxUserError(f"trainer.seed={seed} must lie between 0 and 2**32 - 1")
-    if trainer.get("verbose") not in (0, 1, 2):
-        raise AdxUserError(f"trainer.verbose={trainer.get('verbose')}; choose 0, 1 or 2")
+    if trainer.get("verbose") not in (0, 1, 2, "auto"):
+        raise AdxUserError(f"trainer.verbose={trainer.get('verbose')}; choose auto, 0, 1 or 2")
+    every = trainer.get("checkpoint_every")
+    whole = isinstance(every, int) and not isinstance(every, bool)
+    if every not in (None, "auto") and not (whole and every >= 1):
+        raise AdxUserError(
+            f"trainer.checkpoint_every={every}; choose auto or a whole number of epochs >= 1"
+        )
     check_threads(trainer.get("threads"))
     check_devices(trainer)
 

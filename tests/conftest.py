@@ -64,7 +64,14 @@ FAST_TRAIN = ("trainer.verbose=0",)
 # The smallest data that trains in a couple of seconds: what `debug=tiny` sets,
 # spelt out for tests that read `dataset=synthetic` back from a run's overrides.
 # Elsewhere "debug=tiny" says the same (and two quiet epochs) in one word.
-TINY = ("dataset=synthetic", "dataset.n_normal=100", "dataset.n_anomaly=30")
+# Every epoch saved (trainer.checkpoint_every=auto saves a tiny model less often),
+# so what an interrupted test run keeps is known.
+TINY = (
+    "dataset=synthetic",
+    "dataset.n_normal=100",
+    "dataset.n_anomaly=30",
+    "trainer.checkpoint_every=1",
+)
 
 
 def adx_env(cwd: Path, base: dict[str, str] | None = None) -> dict[str, str]:

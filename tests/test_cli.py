@@ -102,6 +102,10 @@ BAD_INPUTS = {
     "negative epochs": (("train", "trainer.epochs=-1"), ("trainer.epochs=-1 must be at least 1",)),
     "zero batch size": (("train", "trainer.batch_size=0"), ("trainer.batch_size=0",)),
     "negative seed": (("train", "trainer.seed=-1"), ("trainer.seed=-1",)),
+    "checkpoints every 0 epochs": (
+        ("train", "trainer.checkpoint_every=0"),
+        ("trainer.checkpoint_every=0; choose auto or a whole number of epochs >= 1",),
+    ),
     "zero learning rate": (("train", "optimizer.lr=0"), ("optimizer.lr=0 must be positive",)),
     "unknown schedule": (("train", "optimizer.schedule=linear"), ("cosine", "step", "plateau")),
     "step decay without a period": (

@@ -19,6 +19,8 @@ from anomaly_cli.overrides import check_overrides
         ["dataset.normal_class=[0,1]"],
         ["hydra.run.dir=somewhere", "+extra.key=1"],
         ["model=conv_ae,conv_ae", "trainer.epochs=range(1,3)"],
+        # debug=default sets 0 and 1; the trainer's own defaults are auto.
+        ["debug=default", "trainer.verbose=auto", "trainer.checkpoint_every=auto"],
     ],
 )
 def test_valid_overrides_pass(overrides: list[str]):

@@ -28,7 +28,7 @@ SEED_KEYS = ("trainer.seed", "dataset.seed")
 # Hydra's settings (the launcher gets those from the benchmark's config).
 _NOT_JOB = ("benchmark.", "hydra.", "hydra/")
 # Overrides that change where a cell goes or what it prints, never its numbers.
-_NOT_IDENTITY = ("paths.", "trainer.verbose", "logger", "report.")
+_NOT_IDENTITY = ("paths.", "trainer.verbose", "trainer.checkpoint_every", "logger", "report.")
 
 
 @dataclass(frozen=True)

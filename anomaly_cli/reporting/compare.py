@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 TRAIN_SECONDS = "train_seconds"
 MISSING = "n/a"
 # Overrides that say where a run went or how much it printed, never what it is.
-_NOT_IDENTITY = ("run", "resume", "paths.", "hydra.", "trainer.verbose")
+_NOT_IDENTITY = ("run", "resume", "paths.", "hydra.", "trainer.verbose", "trainer.checkpoint_every")
 _NEEDS_FINISHED_RUN = "pass finished train or evaluate run folders, or a multirun folder"
 
 

@@ -76,6 +76,7 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     val = score_split(model, splits.val, batch_size, options)
     test = score_split(model, splits.test, batch_size, options)
     check_finite_scores({"val": val.score, "test": test.score}, cfg)
+    set_stage("threshold and metrics")
     judgement = judge(cfg.threshold, val.score, splits.val.labels, test.score, splits.test.labels)
     maps, masks, pixel = None, None, None
     pixel_truth = anomaly_maps(model, splits.test, batch_size)
@@ -192,6 +193,7 @@ def conclude_run(
     title = f"{cfg.model.name} on {cfg.dataset.name}"
     result = assess(model, splits, cfg, run_dir, title)
     # run.json and `latest` only after every artifact, so both mark a finished run.
+    set_stage("writing the report")
     runs.write_json(run_dir / runs.RUN_INFO, run_info())
     # Last, so it shows every file; a failure is a warning, never a lost run.
     from anomaly_cli.reporting.html import write_report_or_warn

@@ -94,7 +94,7 @@ def _is_multirun() -> bool:
 def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb: str) -> Any:
     """Run a verb in its Hydra folder and end it in one of the four ways above."""
     run_dir = current_run_dir()
-    lifecycle.set_stage("starting")
+    lifecycle.start_phases()
     lifecycle.take_outcome()  # nothing left over from an earlier job of this process
     lifecycle.write_status(run_dir, verb, "running")
     warned = lifecycle.WarningLog()
@@ -107,9 +107,10 @@ def run_cli_task(task: Callable[[DictConfig, Path], Any], cfg: DictConfig, verb:
             native_logs_to(lambda text: lifecycle.log_to_file_only(run_dir, text)),
         ):
             result = task(cfg, run_dir)
+        phases = lifecycle.phase_seconds()  # what benchmarks/speed.py breaks wall time into
         lifecycle.set_stage("done")
         status, details = lifecycle.take_outcome()
-        lifecycle.write_status(run_dir, verb, status, **details)
+        lifecycle.write_status(run_dir, verb, status, **details, phase_seconds=phases)
         warned.report(run_dir)
         return result
     except KeyboardInterrupt as interrupt:

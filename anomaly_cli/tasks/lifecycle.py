@@ -30,6 +30,10 @@ from anomaly_cli.errors import AdxUserError
 log = logging.getLogger("adx")
 # What the current run is doing, for the interrupt and error messages.
 _stage = "starting"
+# Seconds spent in each stage so far (status.json's phase_seconds), and when the
+# current stage began.
+_phases: dict[str, float] = {}
+_stage_began = time.perf_counter()
 
 
 # How the current run ended when it did not fail: `finished`, or `diverged` (its
@@ -53,8 +57,24 @@ def take_outcome() -> tuple[str, dict[str, Any]]:
 
 
 def set_stage(stage: str) -> None:
-    global _stage
-    _stage = stage
+    global _stage, _stage_began
+    now = time.perf_counter()
+    _phases[_stage] = _phases.get(_stage, 0.0) + now - _stage_began
+    _stage, _stage_began = stage, now
+
+
+def start_phases() -> None:
+    """A new run of this process: its stages are timed from here ("starting")."""
+    global _stage, _stage_began
+    _phases.clear()
+    _stage, _stage_began = "starting", time.perf_counter()
+
+
+def phase_seconds() -> dict[str, float]:
+    """Seconds per stage, in the order the stages began (the current one so far)."""
+    current = time.perf_counter() - _stage_began
+    spent = {**_phases, _stage: _phases.get(_stage, 0.0) + current}
+    return {stage: round(seconds, 3) for stage, seconds in spent.items()}
 
 
 def current_stage() -> str:

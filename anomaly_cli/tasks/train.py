@@ -28,8 +28,13 @@ from anomaly_cli.training.stable import attempt_count, resolve_trainer
 from anomaly_cli.training.state import resumable_overrides
 from anomaly_cli.training.threads import apply_threads, job_threads
 
-# What `resume=` may change: how long to go on, and how much to print.
-RESUMABLE_KEYS = ("trainer.epochs", "trainer.patience", "trainer.verbose")
+# What `resume=` may change: how long to go on, how much to print, how often to save.
+RESUMABLE_KEYS = (
+    "trainer.epochs",
+    "trainer.patience",
+    "trainer.verbose",
+    "trainer.checkpoint_every",
+)
 
 
 def rewrite_overrides(args: Sequence[str]) -> list[str]:
@@ -126,7 +131,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
                 + (f"epoch {fit.best_epoch}" if fit.best_epoch else "the untrained model"),
             )
         # Score with the checkpoint itself, so `adx evaluate` starts from the same weights.
-        set_stage("scoring")
+        set_stage("loading the checkpoint")
         best = load_checkpoint(
             run_dir / runs.CHECKPOINT, remedy=f"go on with: adx train resume={run_dir}"
         )
@@ -155,6 +160,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, Any]:
                 # null when no epoch finished with a finite loss (diverged in the first).
                 "best_val_loss": fit.best_val_loss if math.isfinite(fit.best_val_loss) else None,
                 "train_seconds": round(fit.train_seconds, 3),
+                "checkpoint_seconds": round(fit.checkpoint_seconds, 3),
                 "wall_seconds": round(time.time() - started, 3),
                 "versions": {
                     "adx": __version__,

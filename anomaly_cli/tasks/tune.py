@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from anomaly_cli.tuning.trials import TrialRecord
 
 # What `resume=` may change: how many trials in all, and how much training prints.
-RESUMABLE_KEYS = ("tune.max_trials", "trainer.verbose")
+RESUMABLE_KEYS = ("tune.max_trials", "trainer.verbose", "trainer.checkpoint_every")
 
 
 def check_tune(cfg: DictConfig) -> list[Dimension]:

@@ -33,6 +33,8 @@ class FitResult:
     best_val_loss: float
     train_seconds: float
     resumed_at_epoch: int
+    # Of train_seconds, the time spent writing checkpoints.
+    checkpoint_seconds: float = 0.0
     # The epoch whose loss was not finite (training ended there), else None.
     diverged_at: int | None = None
 
@@ -61,7 +63,8 @@ def fit_model(
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
     from anomaly_cli.targets import plugin_list
-    from anomaly_cli.training.callbacks import RunCheckpointer
+    from anomaly_cli.training.callbacks import RunCheckpointer, progress
+    from anomaly_cli.training.checkpoint_policy import checkpoint_interval
     from anomaly_cli.training.optimizers import build_optimizer, schedule_callbacks
     from anomaly_cli.training.state import TrainingState
 
@@ -72,7 +75,10 @@ def fit_model(
     samples = scoring_batches(splits.train, batch_size)
     state_file = run_dir / runs.TRAINING_STATE
     state = TrainingState.load(state_file) if resume and state_file.is_file() else TrainingState()
-    continuing = state.last_checkpoint is not None
+    # Stopped early or diverged: no epoch follows, so the latest state is not loaded
+    # (and may not exist: a run that stopped before its first save has none).
+    ended = state.stopped or state.diverged_at is not None
+    continuing = state.last_checkpoint is not None and not ended
     jit_compile = devices.jit_compile if devices else "auto"
     with devices.scope() if devices else contextlib.nullcontext():
         if continuing:
@@ -82,7 +88,7 @@ def fit_model(
             if devices:  # a checkpoint keeps Keras' compile settings, not the plan's
                 model.jit_compile = devices.jit_compile
         else:
-            if not state.diverged_at:  # nothing finished before: start from the beginning
+            if not ended:  # no epoch was saved: start from the beginning
                 state = TrainingState()
             model.compile_for_training(
                 build_optimizer(cfg.optimizer, steps, epochs, plugin_list(cfg.get("plugins"))),
@@ -96,7 +102,7 @@ def fit_model(
             f"that counts is {first_counted}); set trainer.epochs >= {first_counted} or "
             "lower model.warmup_epochs"
         )
-    if not continuing:
+    if not continuing and not ended:
         model.prepare_training(samples)
     first_epoch = state.epochs_done
     # What is assessed if the loss turns NaN before any epoch became the best one.
@@ -116,9 +122,11 @@ def fit_model(
         patience=int(trainer.patience),
         min_delta=float(trainer.min_delta),
         first_epoch=first_counted,
+        every=checkpoint_interval(trainer.get("checkpoint_every")),
     )
     # Ahead of the checkpointer, which saves the state they keep.
     schedule = schedule_callbacks(cfg.optimizer, monitor, float(trainer.min_delta), state)
+    verbose, lines = progress(trainer.get("verbose"), epochs, checkpointer)
     if not state.stopped and first_epoch < epochs:
         started = time.perf_counter()
         model.fit(
@@ -129,12 +137,18 @@ def fit_model(
             validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
             initial_epoch=first_epoch,
             epochs=epochs,
-            callbacks=[*model.training_callbacks(samples), *schedule, checkpointer, *callbacks],
+            callbacks=[
+                *model.training_callbacks(samples),
+                *schedule,
+                checkpointer,
+                *lines,
+                *callbacks,
+            ],
             shuffle=False,  # training_batches shuffles each epoch with its own seed
-            verbose=int(trainer.verbose),
+            verbose=verbose,
         )
         state.train_seconds += time.perf_counter() - started
-        if state.last_checkpoint is not None:
+        if state_file.is_file():  # written by the checkpointer once training ended
             state.save(state_file)
         if checkpointer.diverged_at is not None:
             _end_diverged(checkpointer, cfg, run_dir, start_weights, first_epoch)
@@ -155,6 +169,7 @@ def fit_model(
         best_val_loss=state.best,
         train_seconds=state.train_seconds,
         resumed_at_epoch=first_epoch,
+        checkpoint_seconds=state.checkpoint_seconds,
         diverged_at=state.diverged_at,
     )
 

@@ -24,7 +24,7 @@ from anomaly_cli.runs import DamagedFile, check_keras_archive, read_json_object,
 # The only names state.json may give its checkpoint (no paths, no `..`).
 LAST_CHECKPOINT = re.compile(r"last-\d{4,}\.keras")
 # Fields newer than the first state.json format, with their defaults when absent.
-LATER_KEYS = ("diverged_at", "plateau_best", "plateau_wait")
+LATER_KEYS = ("diverged_at", "plateau_best", "plateau_wait", "checkpoint_seconds")
 
 
 @dataclass
@@ -41,6 +41,8 @@ class TrainingState:
     # optimizer.schedule=plateau's counters: the best monitored loss, epochs since.
     plateau_best: float = math.inf
     plateau_wait: int = 0
+    # Of train_seconds, the time spent writing checkpoints.
+    checkpoint_seconds: float = 0.0
 
     @classmethod
     def load(cls, path: Path, remedy: str = "train the model again") -> TrainingState:

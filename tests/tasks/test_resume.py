@@ -12,7 +12,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import adx_env, latest, run_adx, run_adx_in_process, run_dirs, train_run
+from tests.conftest import (
+    adx_env,
+    latest,
+    run_adx,
+    run_adx_in_process,
+    run_adx_with,
+    run_dirs,
+    train_run,
+)
+from tests.faults import killed_writing
 
 # `adx ARGS` with SIGINT handled as in a terminal, whatever the pytest worker passes
 # down (a child inherits ignored and blocked signals). In full-suite runs the child
@@ -52,19 +61,40 @@ def _state(run: Path) -> dict:
     return json.loads((run / "checkpoints/state.json").read_text())
 
 
-def test_resumed_training_matches_an_uninterrupted_run(tmp_path: Path):
-    resumed = train_run(tmp_path, *SMALL, "trainer.epochs=2")
-    # Resumed in a process of its own, as after a real interruption: nothing of the
+def test_a_run_killed_between_saves_resumes_to_an_uninterrupted_runs_numbers(tmp_path: Path):
+    # Saved every 2 epochs and killed (SIGKILL, nothing runs after it) while epoch 3's
+    # history is written: epoch 3 is lost and trained again, to the same numbers.
+    killed = run_adx_with(
+        killed_writing("history.csv", call=3),
+        "train", *SMALL, "trainer.epochs=4", "trainer.checkpoint_every=2", cwd=tmp_path,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (resumed,) = [tmp_path / "outputs" / name for name in run_dirs(tmp_path)]
+    assert (_state(resumed)["epochs_done"], _state(resumed)["last_checkpoint"]) == (
+        2,
+        "last-0002.keras",
+    )
+    # Resumed in a process of its own, and longer than first asked for: nothing of the
     # first part's process can help it match the run that never stopped.
-    result = run_adx("train", f"resume={resumed}", "trainer.epochs=4", cwd=tmp_path)
+    result = run_adx(
+        "train", f"resume={resumed}", "trainer.epochs=5", "trainer.verbose=auto", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert latest(tmp_path) == resumed  # same folder, no new one
-    straight = train_run(tmp_path, *SMALL, "trainer.epochs=4")
+    # A log, not a terminal: one plain line per epoch trained, no progress bar.
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" - ")[0] for line in epochs] == ["epoch 3/5", "epoch 4/5", "epoch 5/5"]
+    assert "\r" not in result.stdout and "\b" not in result.stdout
+    phases = json.loads((resumed / "status.json").read_text())["phase_seconds"]
+    assert list(phases)[:3] == ["starting", "loading data", "building the model"]
+    assert phases["training"] > 0 and "scoring" in phases
+    straight = train_run(tmp_path, *SMALL, "trainer.epochs=5")
     assert (resumed / "scores.csv").read_bytes() == (straight / "scores.csv").read_bytes()
-    assert list(pd.read_csv(resumed / "history.csv")["epoch"]) == [1, 2, 3, 4]
-    assert sorted(p.name for p in (resumed / "checkpoints").glob("last-*")) == ["last-0004.keras"]
+    assert list(pd.read_csv(resumed / "history.csv")["epoch"]) == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in (resumed / "checkpoints").glob("last-*")) == ["last-0005.keras"]
     info = json.loads((resumed / "run.json").read_text())
-    assert (info["resumed_at_epoch"], info["epochs_run"]) == (2, 4)
+    assert (info["resumed_at_epoch"], info["epochs_run"]) == (2, 5)
+    assert 0 < info["checkpoint_seconds"] < info["train_seconds"]
 
 
 @pytest.mark.slow  # tests/training/test_callbacks.py checks the counters' round trip
