@@ -951,9 +951,7 @@ def load() -> str:
     return " / ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def write_readme(
-    markdown: str, begin: str = BEGIN, end: str = END, section: str = SECTION
-) -> None:
+def write_readme(markdown: str, begin: str = BEGIN, end: str = END, section: str = SECTION) -> None:
     """Put `markdown` between the markers in benchmarks/README.md (a new section if none)."""
     text = README.read_text()
     block = f"{begin}\n{markdown}\n{end}"
