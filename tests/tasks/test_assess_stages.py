@@ -142,9 +142,9 @@ def test_without_masks_or_maps_nothing_pixel_level_is_made(probe, tmp_path: Path
     assert [seen.maps for seen, _ in probe] == [None, None]
 
 
-def test_an_empty_plot_list_leaves_the_stage_at_scoring(probe, tmp_path: Path):
+def test_an_empty_plot_list_never_enters_the_drawing_stage(probe, tmp_path: Path):
     assess(StandInModel(False), _splits(False), _cfg([]), tmp_path, "t")
-    assert probe == [] and current_stage() == "scoring"
+    assert probe == [] and current_stage() == "threshold and metrics"
     assert (tmp_path / "metrics.json").is_file() and not (tmp_path / "plots").exists()
 
 
