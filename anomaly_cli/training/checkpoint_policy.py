@@ -3,8 +3,9 @@
 Writing the latest state (the model with its optimizer's state, which for Adam
 is three times the weights) costs seconds for a large model: seed 000's model
 (48.6M parameters as adx builds it) writes 0.6 GB, seconds on a laptop CPU,
-where a GPU trains an epoch of it in about a second. `trainer.checkpoint_every=auto` therefore saves
-the latest state only while checkpoints, counting the final one, stay within
+where a GPU may train an epoch of it in about a second (an estimate).
+`trainer.checkpoint_every=auto` therefore saves the latest state only while
+checkpoints, counting the final one, stay within
 CHECKPOINT_SHARE of the training time so far; a small model, whose saves take
 milliseconds, is still saved after (almost) every epoch. An integer saves every
 that many epochs whatever it costs. Training always ends with a saved state.
