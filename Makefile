@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # 1064 and 1167 s of tests with 3, 1213 and 1240 s with 2 (docs/testing.md).
 PYTEST_WORKERS ?= 3
 
-.PHONY: install train test test-all lint format bench clean
+.PHONY: install train test test-all lint format bench bench-defects clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "adx needs Python 3.10+, found " + sys.version.split()[0])'
@@ -43,6 +43,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py --write-readme
 	$(BIN)/python benchmarks/options.py --write-readme
+
+# Image and pixel AUROC of every image model per defect kind on generated
+# MVTec-layout textures and objects (benchmarks/defects.py); resumes from
+# $(DEFECTS_OUT)/results.csv, rewrites its section of benchmarks/README.md.
+DEFECTS_OUT ?= /tmp/adx_defects_bench
+bench-defects: $(STAMP)
+	$(BIN)/python benchmarks/defects.py --out $(DEFECTS_OUT) --write-readme
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache

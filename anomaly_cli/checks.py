@@ -10,11 +10,13 @@ sample shape and so comes after the data is read, but before training.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.models.backbone_weights import check_backbone_config
 from anomaly_cli.targets import check_targets, plugin_list
 from anomaly_cli.training.devices import check_devices
 from anomaly_cli.training.threads import check_threads
@@ -26,7 +28,29 @@ def check_train_config(cfg: DictConfig) -> None:
     check_trainer(cfg.trainer)
     check_logger(cfg.get("logger"))
     check_optimizer(cfg.optimizer)
+    # A pretrained backbone's weights file, before the data (model.backbone.weights).
+    check_backbone_config(cfg.get("model"))
     check_assessment_config(cfg, plugin_list(cfg.get("plugins")), training=True)
+    check_anomaly_source(cfg.model.get("anomaly_source"))
+
+
+def check_anomaly_source(value: Any) -> list[Path]:
+    """model.anomaly_source (model=draem): null, or a folder of readable images,
+    checked before any data is read; returns the image files (none for null)."""
+    from anomaly_cli.data.images import _decode_error, list_images
+
+    if value is None:
+        return []
+    key = "model.anomaly_source"
+    images = list_images(value, key)
+    for path in images:
+        why = _decode_error(path)
+        if why is not None:
+            raise AdxUserError(
+                f"{key}={value} holds an unreadable image, {path.name} ({why}); "
+                "remove it or point model.anomaly_source at another folder"
+            )
+    return images
 
 
 def check_assessment_config(

@@ -36,11 +36,22 @@ import yaml
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.hyperparameters import Hyperparameter
 from anomaly_cli.models.legacy import upgrade
+from anomaly_cli.models.structural_losses import structural_error, training_loss
+from anomaly_cli.models.windows import (
+    DEFAULT_WINDOW_SIGMA,
+    check_windows,
+    sliding_reconstruction,
+    smooth_maps,
+    top_fraction_mean,
+)
 from anomaly_cli.scoring.batches import map_batches
 from anomaly_cli.scoring.reconstruction import (
     DEFAULT_TOP_K,
     ERRORS,
     LOSSES,
+    STRUCTURAL_KINDS,
+    check_image_kind,
+    check_top_k,
     error_map,
     reconstruction_error,
 )
@@ -149,6 +160,12 @@ class AnomalyModel(keras.Model):
         """Whether anomaly_map gives per-pixel maps of images (pixel metrics, heatmaps)."""
         return False
 
+    @property
+    def network_shape(self) -> tuple[int, ...]:
+        """The shape the network itself is built for and called on: the sample
+        shape, or a window of it (models/windows.py)."""
+        return self.sample_shape
+
     def anomaly_map(self, data: np.ndarray | tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
         if not self.produces_maps:
             raise AdxUserError(
@@ -174,6 +191,16 @@ class AnomalyModel(keras.Model):
         """Models with their own train_step compute their loss there. jit_compile:
         XLA or not (trainer.jit_compile, resolved by training/devices.py)."""
         self.compile(optimizer=optimizer, jit_compile=jit_compile)
+
+    # Models that gather statistics of the train split instead of training (PaDiM,
+    # PatchCore) set this and define fit_statistics: training/fit.py then makes one
+    # pass over the data instead of epochs.
+    fits_in_one_pass: ClassVar[bool] = False
+
+    def fit_statistics(self, samples: tf.data.Dataset) -> AnomalyModel:
+        """One pass over `samples`; returns the fitted model (self, or a new one
+        whose variables could only be sized once the data was seen)."""
+        raise NotImplementedError(f"{type(self).__name__} does not fit in one pass")
 
     # Training hooks; `samples` holds the train split's x batches in a fixed order.
     def prepare_training(self, samples: tf.data.Dataset) -> None:
@@ -212,6 +239,11 @@ class ReconstructionModel(AnomalyModel):
     # The error an anomaly map shows when the score has no per-pixel form
     # (a latent distance); otherwise maps show the error the score reduces.
     map_error = "mse"
+    # model.window_size, window_stride and map_sigma (models/windows.py): settings
+    # of the image models that declare WINDOW_SETTINGS; the others keep these.
+    window_size: int | None = None
+    window_stride: int | None = None
+    map_sigma: float | None = None
 
     def __init__(self, sample_shape: tuple[int, ...], **config: Any):
         super().__init__(sample_shape, **config)
@@ -220,6 +252,23 @@ class ReconstructionModel(AnomalyModel):
                 f"model.loss={self.loss_name} is not supported; "
                 f"choose one of: {', '.join(self.loss_kinds)}"
             )
+        # SSIM and the gradient term need images; say so now, not mid-training.
+        check_image_kind("loss", self.loss_name, self.sample_shape, self.model_name)
+        check_image_kind("score", self.score_name, self.sample_shape, self.model_name)
+        check_windows(self.model_name, self.sample_shape, self.window_size, self.window_stride)
+
+    @property
+    def network_shape(self) -> tuple[int, ...]:
+        if self.window_size is None:
+            return self.sample_shape
+        return (self.window_size, self.window_size, *self.sample_shape[2:])
+
+    @property
+    def map_smoothing(self) -> float:
+        """Sigma (pixels) of the Gaussian that smooths anomaly maps (model.map_sigma)."""
+        if self.map_sigma is not None:
+            return float(self.map_sigma)
+        return DEFAULT_WINDOW_SIGMA if self.window_size is not None else 0.0
 
     def compile_for_training(
         self, optimizer: keras.optimizers.Optimizer, jit_compile: bool | str = "auto"
@@ -227,26 +276,45 @@ class ReconstructionModel(AnomalyModel):
         # Keras' own train_step needs the loss compiled in; a model with its own
         # train_step (VAE, IAEAD) computes it there, from loss_name.
         if type(self).train_step is ReconstructionModel.train_step:
-            self.compile(optimizer=optimizer, loss=self.loss_name, jit_compile=jit_compile)
+            loss = training_loss(self.loss_name)
+            self.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile)
         else:
             self.compile(optimizer=optimizer, jit_compile=jit_compile)
 
+    def set_score(self, score: str) -> None:
+        check_image_kind("score", score, self.sample_shape, self.model_name)
+        super().set_score(score)
+
     def reconstruct(self, x: Any) -> np.ndarray:
+        """Whole samples rebuilt; with model.window_size, stitched from sliding windows."""
+        if self.window_size is None:
+            return self._reconstruct_network(x)
+        stride = self.window_stride or max(1, self.window_size // 2)
+        return sliding_reconstruction(
+            np.asarray(x), self.window_size, stride, self._reconstruct_network
+        )
+
+    def _reconstruct_network(self, x: Any) -> np.ndarray:
         # float32 whatever the layers computed in (trainer.precision): scores stay float32.
         return np.asarray(self.predict_on_batch(x), dtype=np.float32)
 
     def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
-        """The reconstruction error model.score names, one per sample."""
+        """The reconstruction error model.score names, one per sample; top_k_mean
+        of a smoothed map (model.map_sigma) reduces the map."""
+        if self.score_name == "top_k_mean" and self.map_smoothing and self.produces_maps:
+            return top_fraction_mean(self.map_batch(x), check_top_k(top_k))
         return reconstruction_error(x, self.reconstruct(x), self.score_name, top_k)
 
     def map_batch(self, x: np.ndarray) -> np.ndarray:
         kind = self.score_name if self.score_name in ERRORS else self.map_error
-        return error_map(x, self.reconstruct(x), kind)
+        return smooth_maps(error_map(x, self.reconstruct(x), kind), self.map_smoothing)
 
     def score_gradient(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray | None:
         """|d error / d x| through the reconstruction (call() in inference mode): the
         score's error, or map_error when the score is a latent distance. Samples do
         not mix in inference, so the gradient of the summed errors is each one's own."""
+        if self.window_size is not None or self.map_smoothing:
+            return None  # scored through windows or a smoothed map: no single graph
         kind = self.score_name if self.score_name in ERRORS else self.map_error
         return input_gradient(
             x, lambda inputs: error_tensor(inputs, self(inputs, training=False), kind, top_k)
@@ -270,6 +338,8 @@ def input_gradient(x: np.ndarray, scores: Any) -> np.ndarray:
 
 def error_tensor(x: Any, reconstruction: Any, kind: str, top_k: float) -> Any:
     """scoring.reconstruction.reconstruction_error in TensorFlow, so it has a gradient."""
+    if kind in STRUCTURAL_KINDS:
+        return structural_error(x, reconstruction, kind)
     reconstruction = tf.cast(reconstruction, x.dtype)  # mixed precision outputs 16 bits
     if kind == "mae":
         elementwise = tf.abs(x - reconstruction)

@@ -18,6 +18,7 @@ from anomaly_cli.models.hyperparameters import (
     Hyperparameter,
     conv_stack,
 )
+from anomaly_cli.models.windows import WINDOW_SETTINGS
 
 
 @keras.saving.register_keras_serializable(package="adx")
@@ -26,13 +27,16 @@ class ConvAutoencoder(ReconstructionModel):
     accepts = "image"
     hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
         **conv_stack(filters=32, latent_dim=16, units=[256]),
+        **WINDOW_SETTINGS,
     }
 
     def __init__(self, sample_shape: tuple[int, ...], **config: Any):
         super().__init__(sample_shape, **config)
-        conv = conv_widths(self.model_name, self.sample_shape, self.num_hidden_layers, self.filters)
-        self.encoder = conv_encoder(self.sample_shape, conv, self.latent_dim, self.units)
-        self.decoder = conv_decoder(self.latent_dim, self.sample_shape, conv)
+        conv = conv_widths(
+            self.model_name, self.network_shape, self.num_hidden_layers, self.filters
+        )
+        self.encoder = conv_encoder(self.network_shape, conv, self.latent_dim, self.units)
+        self.decoder = conv_decoder(self.latent_dim, self.network_shape, conv)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.decoder(self.encoder(inputs, training=training), training=training)

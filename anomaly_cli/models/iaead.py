@@ -29,6 +29,7 @@ from anomaly_cli.models.hyperparameters import (
     integer,
     number,
 )
+from anomaly_cli.models.structural_losses import training_loss
 from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, ERRORS
 
 log = logging.getLogger("adx")
@@ -69,7 +70,7 @@ class IAEAD(ReconstructionModel):
         self.mean_latent = self.add_weight(shape=(self.latent_dim,), name="mean_latent", **state)
         self.has_mean_latent = self.add_weight(shape=(), name="has_mean_latent", **state)
 
-        self._reconstruction_fn = keras.losses.get(self.loss_name)
+        self._reconstruction_fn = training_loss(self.loss_name)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.svdd_tracker = keras.metrics.Mean(name="svdd_loss")

@@ -41,7 +41,7 @@ def build_model(
         raise mismatch.naming(name, dataset_name) from None
     # One call on zeros creates the variables and records the build shape,
     # which a .keras file needs to rebuild the model on load.
-    model(np.zeros((1, *sample_shape), dtype="float32"))
+    model(np.zeros((1, *model.network_shape), dtype="float32"))
     return model
 
 

@@ -20,6 +20,7 @@ from anomaly_cli.models.base import ReconstructionModel
 from anomaly_cli.models.blocks import check_divisible
 from anomaly_cli.models.hyperparameters import Hyperparameter, choice, flag, integer, number
 from anomaly_cli.models.layers import McDropout
+from anomaly_cli.models.windows import WINDOW_SETTINGS
 
 UPSAMPLING = ("upsample", "transpose")
 
@@ -38,11 +39,12 @@ class UNetAutoencoder(ReconstructionModel):
         "upsampling": Hyperparameter("upsample", choice(UPSAMPLING)),
         "batch_norm": Hyperparameter(False, flag),
         "dropout": Hyperparameter(0.0, number(0, 1, high_open=True, hint=", e.g. 0.1")),
+        **WINDOW_SETTINGS,
     }
 
     def __init__(self, sample_shape: tuple[int, ...], **config: Any):
         super().__init__(sample_shape, **config)
-        height, width, channels = self.sample_shape
+        height, width, channels = self.network_shape
         depth = self.num_hidden_layers
         check_divisible(self.model_name, height, width, 2**depth, f"num_hidden_layers={depth}")
         self.skip_connections = _per_level(self.skip_connections, depth)
@@ -61,7 +63,7 @@ class UNetAutoencoder(ReconstructionModel):
 
     def _build_network(self, channels: int) -> keras.Model:
         widths = [self.filters * 2**level for level in range(self.num_hidden_layers + 1)]
-        inputs = keras.Input(self.sample_shape)
+        inputs = keras.Input(self.network_shape)
         x, skips = inputs, []
         for level in range(self.num_hidden_layers):
             x = self._conv_pair(x, widths[level], f"down{level + 1}")

@@ -23,6 +23,7 @@ from anomaly_cli.models.hyperparameters import (
     integer,
     number,
 )
+from anomaly_cli.models.structural_losses import training_loss
 from anomaly_cli.scoring.reconstruction import (
     DEFAULT_TOP_K,
     error_map,
@@ -56,7 +57,7 @@ class VariationalAutoencoder(ReconstructionModel):
         self.decoder = conv_decoder(self.latent_dim, self.sample_shape, conv)
         # Drawn from Python's seeded RNG (apply_seed), so seeded training repeats.
         self.noise = keras.random.SeedGenerator(name="reparameterisation_noise")
-        self._objective = keras.losses.get(self.loss_name)
+        self._objective = training_loss(self.loss_name)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
@@ -87,7 +88,8 @@ class VariationalAutoencoder(ReconstructionModel):
         mean, log_var = self.encode(x, training=training)
         z = self.reparameterise(mean, log_var) if sample else mean
         reconstruction = self.decoder(z, training=training)
-        # Keras' losses reduce over the last axis; the mean over the rest makes it per-pixel.
+        # Keras' own losses reduce over the last axis, the structural ones give one
+        # value per sample; the mean over the rest makes either per-sample.
         per_sample = self._objective(x, reconstruction)
         per_sample = tf.reduce_mean(tf.reshape(per_sample, (tf.shape(per_sample)[0], -1)), axis=1)
         kl = 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(log_var) - 1.0 - log_var, axis=1)

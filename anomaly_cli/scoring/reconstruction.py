@@ -6,7 +6,17 @@ Reductions of the element-wise error to one score per sample:
   clipped to a tiny epsilon, as Keras does, so standardised data stays finite);
 - l2: Euclidean norm of the difference (seed 002's uncertainty error, Eq. 30);
 - top_k_mean: mean of the largest `top_k` fraction of squared errors, so a small
-  defect is not averaged away by a large clean image (alibi-detect's idea).
+  defect is not averaged away by a large clean image (alibi-detect's idea);
+- ssim, ms_ssim: 1 - (multi-scale) SSIM, which compares local mean, contrast and
+  structure rather than pixels (scoring/structure.py); images only;
+- gradient: 1 - similarity of local gradient magnitudes, so texture missing in
+  the input or in the reconstruction counts; images only;
+- mse_ssim, mse_gradient: mse plus one of those, the combined training losses,
+  also scores so that every loss has a score and a map of the same meaning.
+
+Maps of the structural kinds are per-pixel: 1 - SSIM map, 1 - MS-SSIM map,
+1 - gradient-magnitude similarity (and mse's map added for the combined kinds).
+docs/scores.md says which to pick.
 """
 
 from __future__ import annotations
@@ -16,9 +26,14 @@ import math
 import numpy as np
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.scoring import structure
 
-LOSSES = ("mse", "mae", "msle")
-ERRORS = ("mse", "mae", "msle", "l2", "top_k_mean")
+# Losses Keras has built in; the structural ones are models/structural_losses.py.
+KERAS_LOSSES = ("mse", "mae", "msle")
+# Kinds that compare image neighbourhoods, so they need (N, H, W, C) samples.
+STRUCTURAL_KINDS = ("ssim", "ms_ssim", "gradient", "mse_ssim", "mse_gradient")
+LOSSES = (*KERAS_LOSSES, "ssim", "ms_ssim", "mse_ssim", "mse_gradient")
+ERRORS = ("mse", "mae", "msle", "l2", "top_k_mean", *STRUCTURAL_KINDS)
 DEFAULT_TOP_K = 0.1
 _KERAS_EPSILON = 1e-7
 
@@ -40,6 +55,46 @@ def _elementwise(x: np.ndarray, reconstruction: np.ndarray, kind: str) -> np.nda
     )
 
 
+def check_image_kind(setting: str, kind: str, sample_shape: tuple[int, ...], model: str) -> None:
+    """A structural `kind` given as model.<setting> needs image samples: one line that
+    names the setting and the fix, raised when the model is built."""
+    if kind in STRUCTURAL_KINDS and len(sample_shape) != 3:
+        plain = KERAS_LOSSES if setting == "loss" else ERRORS[: ERRORS.index("ssim")]
+        raise AdxUserError(
+            f"model.{setting}={kind} compares image neighbourhoods, but model={model} gets "
+            f"samples of shape {tuple(sample_shape)}, not images (height, width, channels); "
+            f"use model.{setting}={' | '.join(plain)}"
+        )
+
+
+def _structural_error(x: np.ndarray, reconstruction: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "ssim":
+        return 1.0 - structure.ssim(x, reconstruction)
+    if kind == "ms_ssim":
+        return 1.0 - structure.ms_ssim(x, reconstruction)
+    gradient = structure.gradient_difference(x, reconstruction)
+    if kind == "gradient":
+        return gradient
+    mse = np.square(np.asarray(x, np.float64) - np.asarray(reconstruction, np.float64))
+    mse = mse.reshape(len(mse), -1).mean(axis=1)
+    if kind == "mse_ssim":
+        return mse + 1.0 - structure.ssim(x, reconstruction)
+    return mse + gradient  # mse_gradient
+
+
+def _structural_map(x: np.ndarray, reconstruction: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "ssim":
+        return 1.0 - structure.ssim_map(x, reconstruction)
+    if kind == "ms_ssim":
+        return 1.0 - structure.ms_ssim_map(x, reconstruction)
+    if kind == "gradient":
+        return structure.gradient_map(x, reconstruction)
+    squared = _elementwise(x, reconstruction, "mse").mean(axis=-1)
+    if kind == "mse_ssim":
+        return squared + 1.0 - structure.ssim_map(x, reconstruction)
+    return squared + structure.gradient_map(x, reconstruction)  # mse_gradient
+
+
 def check_top_k(top_k: float) -> float:
     if not 0 < top_k <= 1:
         raise AdxUserError(
@@ -52,6 +107,8 @@ def reconstruction_error(
     x: np.ndarray, reconstruction: np.ndarray, kind: str = "mse", top_k: float = DEFAULT_TOP_K
 ) -> np.ndarray:
     """One score per sample, reduced over all its values as `kind` says."""
+    if kind in STRUCTURAL_KINDS:
+        return _structural_error(x, reconstruction, kind)
     err = _elementwise(x, reconstruction, kind)
     flat = err.reshape(len(err), -1)
     if kind == "l2":
@@ -67,7 +124,10 @@ def error_map(x: np.ndarray, reconstruction: np.ndarray, kind: str = "mse") -> n
     """Per-pixel error of images (N, H, W, C) reduced over channels: (N, H, W).
 
     l2 gives each pixel's norm over its channels; the other kinds the mean over
-    channels (top_k_mean's map is the squared error it picks from).
+    channels (top_k_mean's map is the squared error it picks from); the
+    structural kinds their per-pixel maps (module docstring).
     """
+    if kind in STRUCTURAL_KINDS:
+        return _structural_map(x, reconstruction, kind)
     err = _elementwise(x, reconstruction, kind)
     return np.sqrt(err.sum(axis=-1)) if kind == "l2" else err.mean(axis=-1)

@@ -82,7 +82,10 @@ def assess(model: Any, splits: Splits, cfg: DictConfig, run_dir: Path, title: st
     pixel_truth = anomaly_maps(model, splits.test, batch_size)
     if pixel_truth is not None:
         maps, masks = pixel_truth
-        pixel = pixel_metrics(maps, masks)
+        # Per defect class too, so a kind the model cannot see is not averaged away.
+        pixel = pixel_metrics(
+            maps, masks, splits.test.classes, splits.test.labels, scores=test.score
+        )
         log.info("pixel AUROC %s over %d images", pixel["pixel_auroc"], pixel["images"])
     names = plot_names(cfg)
     assessment = Assessment(

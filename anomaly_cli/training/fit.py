@@ -59,6 +59,7 @@ def fit_model(
     before it is logged, and a logger only reads what Keras reports.
     `devices` (training/devices.py): the precision, XLA and strategy the model
     is compiled, or its last checkpoint loaded, with; None keeps Keras' defaults.
+    A model that `fits_in_one_pass` gathers its statistics instead (_fit_in_one_pass).
     """
     from anomaly_cli.data.pipeline import scoring_batches, training_batches, validation_batches
     from anomaly_cli.models.loading import load_checkpoint
@@ -69,6 +70,8 @@ def fit_model(
     from anomaly_cli.training.state import TrainingState
 
     trainer = cfg.trainer  # checked with the rest of the config, before the data
+    if model.fits_in_one_pass:  # PaDiM, PatchCore: statistics, no epochs
+        return _fit_in_one_pass(model, splits, int(trainer.batch_size), run_dir, resume, devices)
     batch_size, epochs, seed = int(trainer.batch_size), int(trainer.epochs), int(trainer.seed)
     steps = math.ceil(len(splits.train) / batch_size)
     # The train split in a fixed order, for models that gather statistics of it.
@@ -127,14 +130,24 @@ def fit_model(
     # Ahead of the checkpointer, which saves the state they keep.
     schedule = schedule_callbacks(cfg.optimizer, monitor, float(trainer.min_delta), state)
     verbose, lines = progress(trainer.get("verbose"), epochs, checkpointer)
+    # Models built for patches (model.window_size) train on one random crop per image.
+    window = getattr(model, "window_size", None)
     if not state.stopped and first_epoch < epochs:
         started = time.perf_counter()
         model.fit(
             training_batches(
-                splits.train, batch_size, seed, first_epoch, epochs, augment=splits.augment
+                splits.train,
+                batch_size,
+                seed,
+                first_epoch,
+                epochs,
+                augment=splits.augment,
+                window=window,
             ),
             steps_per_epoch=steps,
-            validation_data=validation_batches(val_normal, batch_size) if len(val_normal) else None,
+            validation_data=(
+                validation_batches(val_normal, batch_size, window) if len(val_normal) else None
+            ),
             initial_epoch=first_epoch,
             epochs=epochs,
             callbacks=[
@@ -223,3 +236,71 @@ def _finish_best(path: Path, samples: Any) -> None:
     best.finish_training(samples)
     with interrupts.held(), runs.atomic_path(path) as tmp:
         best.save(tmp)
+
+
+def _fit_in_one_pass(
+    model: AnomalyModel,
+    splits: Splits,
+    batch_size: int,
+    run_dir: Path,
+    resume: bool,
+    devices: DevicePlan | None,
+) -> FitResult:
+    """Fit a model that gathers statistics of the train split (`fits_in_one_pass`).
+
+    One pass over the train split in a fixed order, recorded as one epoch: best
+    epoch 1, a one-row history.csv whose `loss` is the mean score of the
+    training images under the fitted statistics (there is no training loss;
+    it is what the loss plot shows), and a state.json without a latest
+    checkpoint: a pass is not resumed halfway, so a run stopped during it
+    starts it again, and a resumed run whose pass finished has nothing to do.
+    Trainer settings of epochs (epochs, patience, optimizer) do not apply.
+    """
+    import pandas as pd
+
+    from anomaly_cli.data.pipeline import scoring_batches
+    from anomaly_cli.training.state import TrainingState
+
+    state_file, best = run_dir / runs.TRAINING_STATE, run_dir / runs.CHECKPOINT
+    if resume and state_file.is_file() and best.is_file():
+        state = TrainingState.load(state_file)
+        if state.epochs_done >= 1:
+            log.info("nothing to train: model=%s fitted its statistics already", model.model_name)
+            return FitResult(
+                epochs_run=state.epochs_done,
+                best_epoch=state.best_epoch,
+                best_val_loss=state.best,
+                train_seconds=state.train_seconds,
+                resumed_at_epoch=state.epochs_done,
+                checkpoint_seconds=state.checkpoint_seconds,
+            )
+    samples = scoring_batches(splits.train, batch_size)
+    started = time.perf_counter()
+    with devices.scope() if devices else contextlib.nullcontext():
+        fitted = model.fit_statistics(samples)
+        train_score = float(np.mean(fitted.score(samples, batch_size=batch_size)))
+    fit_seconds = time.perf_counter() - started
+    saving = time.perf_counter()
+    with interrupts.held(), runs.atomic_path(best) as tmp:
+        fitted.save(tmp)
+    saved_seconds = time.perf_counter() - saving
+    state = TrainingState(
+        epochs_done=1,
+        best=train_score,
+        best_epoch=1,
+        train_seconds=fit_seconds + saved_seconds,
+        checkpoint_seconds=saved_seconds,
+    )
+    row = {"epoch": 1, "loss": train_score, "epoch_seconds": fit_seconds}
+    with interrupts.held():
+        runs.write_csv(run_dir / runs.HISTORY, pd.DataFrame([row]))
+        state.save(state_file)
+    log.info("fitted %s in one pass over %d images", model.model_name, len(splits.train))
+    return FitResult(
+        epochs_run=1,
+        best_epoch=1,
+        best_val_loss=train_score,
+        train_seconds=state.train_seconds,
+        resumed_at_epoch=0,
+        checkpoint_seconds=saved_seconds,
+    )

@@ -26,6 +26,7 @@ WINDOWS = (
     "dataset.anomaly_column=label",
 )
 SHORT = ("trainer.epochs=3", "trainer.batch_size=32")
+FEATURES = ("dataset.preprocess.image_size=32", "model.backbone.weights=none")
 
 # Each model with a dataset it fits and settings that keep the run short.
 CASES = {
@@ -37,9 +38,14 @@ CASES = {
     "iaead": (*IMAGES, "model.warmup_epochs=1", "model.filters=8"),
     "dual_ae": (*IMAGES, "model.units=[64,32]", "model.decoder_units=[64]"),
     "ganomaly": IMAGES,
+    "draem": (*IMAGES, "model.filters=8", "model.discriminator_filters=8"),
     "dense_ae": WINDOWS,
     "lstm_ae": (*WINDOWS, "model.units=[16]"),
     "conv1d_ae": WINDOWS,
+    # One pass over the data, no epochs; a random backbone (no download in tests),
+    # cut after two levels, at the 32 px resnet50 needs.
+    "padim": (*IMAGES, *FEATURES, "model.backbone.layers=[conv2_block3_out,conv3_block4_out]"),
+    "patchcore": (*IMAGES, *FEATURES, "model.backbone.layers=[conv2_block3_out,conv3_block4_out]"),
 }
 
 
