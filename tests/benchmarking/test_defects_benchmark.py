@@ -71,8 +71,11 @@ def test_one_conv_ae_run_gives_a_row_per_defect_and_resumes(bench, tmp_path, cap
     assert set(rows.model) == {"conv_ae"} and set(rows.category) == {"weave"}
     assert rows.image_auroc.between(0, 1).all() and rows.pixel_auroc.between(0, 1).all()
     assert (rows.seconds > 0).all() and (rows.epochs == 1).all()
-    # The run folder is gone unless --keep-runs.
-    assert not list((tmp_path / "out" / "runs").glob("conv_ae_*/"))
+    # The run folder is gone unless --keep-runs; its log beside it stays, so the
+    # pattern demonstrably names this run.
+    named = list((tmp_path / "out" / "runs").glob("conv_ae_weave_*"))
+    assert [path.name for path in named] == ["conv_ae_weave_0_32px.log"]
+    assert not any(path.is_dir() for path in named)
 
     # The section went between the markers; everything else is as it was.
     text = readme.read_text()
