@@ -17,9 +17,13 @@ from omegaconf import DictConfig
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.backbone_weights import check_backbone_config
+from anomaly_cli.scoring.kinds import STRUCTURAL_KINDS, UNIT_RANGE_MODELS
 from anomaly_cli.targets import check_targets, plugin_list
 from anomaly_cli.training.devices import check_devices
 from anomaly_cli.training.threads import check_threads
+
+# Images DRAEM keeps from an anomaly-source folder, evenly spaced when there are more.
+MAX_SOURCE_IMAGES = 256
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -32,22 +36,85 @@ def check_train_config(cfg: DictConfig) -> None:
     check_backbone_config(cfg.get("model"))
     check_assessment_config(cfg, plugin_list(cfg.get("plugins")), training=True)
     check_anomaly_source(cfg.model.get("anomaly_source"))
+    check_unit_range(cfg)
+    check_image_size_for_model(cfg)
+
+
+def check_image_size_for_model(cfg: DictConfig) -> None:
+    """What a model needs of dataset.preprocess.image_size, where the config sets it:
+    a window that fits the image, a backbone's smallest input. The model checks
+    the same on the real sample shape when it is built (after the data)."""
+    from anomaly_cli.models.backbone_weights import BACKBONES
+
+    model, dataset = cfg.get("model"), cfg.get("dataset")
+    size = ((dataset or {}).get("preprocess") or {}).get("image_size")
+    if model is None or not is_integer(size):
+        return
+    window = model.get("window_size")
+    if is_integer(window) and window > size:
+        raise AdxUserError(
+            f"model.window_size={window} is larger than the {size}x{size} images of "
+            f"model={model.get('name')}; choose a window of at most {size} px or raise "
+            "dataset.preprocess.image_size"
+        )
+    backbone = model.get("backbone") or {}
+    spec = BACKBONES.get(backbone.get("name")) if isinstance(backbone, DictConfig) else None
+    if spec is not None and size < spec.min_size:
+        raise AdxUserError(
+            f"dataset.preprocess.image_size={size} is smaller than {backbone.get('name')} "
+            f"takes ({spec.min_size} px); set dataset.preprocess.image_size={spec.min_size} "
+            "or more (ImageNet weights were trained at 224)"
+        )
+
+
+def check_unit_range(cfg: DictConfig) -> None:
+    """Models and scores built for images in [0, 1] (scoring/kinds.py) refuse a
+    dataset that rescales them: wrong features or constants, and no error later."""
+    model, dataset = cfg.get("model"), cfg.get("dataset")
+    if model is None or dataset is None:
+        return
+    if model.get("name") in UNIT_RANGE_MODELS:
+        needs = f"model={model.get('name')}"
+    else:
+        kinds = [(k, model.get(k)) for k in ("loss", "score") if model.get(k) in STRUCTURAL_KINDS]
+        if not kinds:
+            return
+        needs = f"model.{kinds[0][0]}={kinds[0][1]}"
+    preprocess = dataset.get("preprocess") or {}
+    try:
+        value_range = [float(v) for v in preprocess.get("value_range", [0, 1])]
+    except (TypeError, ValueError):
+        return  # not a range at all: the dataset's preprocessing says so
+    if value_range != [0.0, 1.0] or preprocess.get("gcn", False):
+        raise AdxUserError(
+            f"{needs} needs images in [0, 1], but dataset.preprocess sets "
+            f"value_range={preprocess.get('value_range')} gcn={preprocess.get('gcn', False)}; "
+            "set dataset.preprocess.value_range=[0,1] and dataset.preprocess.gcn=false"
+        )
 
 
 def check_anomaly_source(value: Any) -> list[Path]:
-    """model.anomaly_source (model=draem): null, or a folder of readable images,
-    checked before any data is read; returns the image files (none for null)."""
-    from anomaly_cli.data.images import _decode_error, list_images
+    """model.anomaly_source (model=draem): null, or a folder of readable images
+    (sub-folders included, as the DTD textures are laid out), checked before any
+    data is read. Returns the image files used (none for null): all of them, or
+    MAX_SOURCE_IMAGES evenly spaced; only those are decoded here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from anomaly_cli.data.images import decode_error, list_images
 
     if value is None:
         return []
     key = "model.anomaly_source"
-    images = list_images(value, key)
-    for path in images:
-        why = _decode_error(path)
+    images = list_images(value, key, recursive=True)
+    if len(images) > MAX_SOURCE_IMAGES:
+        step = (len(images) - 1) / (MAX_SOURCE_IMAGES - 1)
+        images = [images[round(i * step)] for i in range(MAX_SOURCE_IMAGES)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        errors = list(pool.map(decode_error, images))
+    for path, why in zip(images, errors, strict=True):
         if why is not None:
             raise AdxUserError(
-                f"{key}={value} holds an unreadable image, {path.name} ({why}); "
+                f"{key}={value} holds an unreadable image, {path} ({why}); "
                 "remove it or point model.anomaly_source at another folder"
             )
     return images

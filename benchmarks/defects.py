@@ -57,13 +57,27 @@ VARIANTS: dict[str, list[str]] = {
     "conv_ae": ["model=conv_ae", "model.loss=mse", "model.score=mse"],
     "unet": ["model=unet", "model.loss=mse", "model.score=mse"],
     "conv_ae_ssim": ["model=conv_ae", "model.loss=ssim", "model.score=ssim"],
+    "conv_ae_gradient": ["model=conv_ae", "model.loss=mse_gradient", "model.score=gradient"],
     # No network on the benchmark machine: randomly initialised backbones.
     "padim": ["model=padim", "model.backbone.weights=none"],
     "patchcore": ["model=patchcore", "model.backbone.weights=none"],
     "draem": ["model=draem"],
-    # TODO(issue 14, high-resolution patches): the patch-based conv_ae variant,
-    # e.g. "conv_ae_patch": ["model=conv_ae", "model.window_size=...", ...],
-    # once its settings (window size, image size, map_sigma) are chosen.
+    # The full 256 px images by 64 px windows (docs/windows.md).
+    "conv_ae_windows": [
+        "model=conv_ae",
+        "dataset.preprocess.image_size=256",
+        "model.window_size=64",
+        "model.loss=mse_gradient",
+        "model.score=top_k_mean",
+    ],
+    "vae": ["model=vae"],
+    "beta_vae": ["model=beta_vae"],
+    "dual_ae": ["model=dual_ae"],
+    "deep_svdd": ["model=deep_svdd"],
+    "iaead": ["model=iaead"],
+    "ganomaly": ["model=ganomaly"],
+    # An MLP on the flattened image (seed 003 made it for table rows).
+    "dense_ae": ["model=dense_ae"],
 }
 COLUMNS = [
     "model",
@@ -124,6 +138,13 @@ def run_overrides(
         *([f"trainer.threads={args.threads}"] if args.threads else []),
         *variant,
     ]
+
+
+def image_size(args: argparse.Namespace, variant: Sequence[str]) -> int:
+    """The size a variant trains at: its own dataset.preprocess.image_size, or --image-size."""
+    key = "dataset.preprocess.image_size="
+    sizes = [int(o[len(key) :]) for o in variant if o.startswith(key)]
+    return sizes[-1] if sizes else args.image_size
 
 
 def run_adx(overrides: list[str], run_dir: Path, log: Path) -> float:
@@ -389,13 +410,14 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         for name in variants
         for category in args.categories
         for seed in args.seeds
-        if (name, category, seed, args.image_size) not in finished
+        if (name, category, seed, image_size(args, variants[name])) not in finished
     ]
     print(f"{len(finished)} runs already in {results_path}; {len(jobs)} to go", flush=True)
     started = time.perf_counter()
     failures = []
     for name, category, seed in jobs:
-        run_dir = args.out / "runs" / f"{name}_{category}_{seed}_{args.image_size}px"
+        size = image_size(args, variants[name])
+        run_dir = args.out / "runs" / f"{name}_{category}_{seed}_{size}px"
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         overrides = run_overrides(data, category, seed, args, variants[name])
@@ -414,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 **row,
                 "seconds": round(seconds, 1),
                 "epochs": epochs,
-                "image_size": args.image_size,
+                "image_size": size,
             }
             for row in defect_rows(run_dir)
         ]
@@ -434,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         results.model.isin(list(variants))
         & results.category.isin(args.categories)
         & results.seed.isin(args.seeds)
-        & (results.image_size == args.image_size)
+        & (results.image_size == results.model.map(lambda m: image_size(args, variants.get(m, []))))
     ]
     command = " ".join([".venv/bin/python benchmarks/defects.py", *_shown_args(argv)])
     header = (

@@ -5,9 +5,10 @@ Each digit in turn is the normal class and every other digit an anomaly
 is a real `adx train` run, composed by Hydra from the repo's configs with
 only these overrides: `model=<m> dataset.normal_class=<d> dataset.seed=<s>
 trainer.seed=<s> dataset.preprocess.image_size=<px>` (default 8, the digits'
-own resolution; the dataset config upscales to 32), and `protocol=...` when
-asked. scikit-learn's IsolationForest is scored on the same train/test
-splits, on flattened pixels.
+own resolution; the dataset config upscales to 32), `protocol=...` when
+asked, and a model's MODEL_OVERRIDES (padim and patchcore: 32 px, the least
+their backbones take, and random backbone weights). scikit-learn's
+IsolationForest is scored on the same train/test splits, on flattened pixels.
 
 Rows are appended to a CSV as they finish, so an interrupted benchmark
 resumes where it stopped. Prints the per-digit and overall tables (mean +-
@@ -36,7 +37,24 @@ import pandas as pd
 from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE_MODELS = ("conv_ae", "vae", "beta_vae", "unet", "deep_svdd", "iaead", "dual_ae", "ganomaly")
+IMAGE_MODELS = (
+    "conv_ae",
+    "vae",
+    "beta_vae",
+    "unet",
+    "deep_svdd",
+    "iaead",
+    "dual_ae",
+    "ganomaly",
+    "padim",
+    "patchcore",
+)
+# What a model needs beyond --image-size: keras.applications backbones take 32 px
+# and more, and the benchmark machine cannot download ImageNet weights.
+MODEL_OVERRIDES = {
+    model: ["dataset.preprocess.image_size=32", "model.backbone.weights=none"]
+    for model in ("padim", "patchcore")
+}
 BASELINE = "isolation_forest"
 COLUMNS = ["model", "digit", "seed", "auroc", "seconds", "epochs"]
 
@@ -55,7 +73,9 @@ def job_overrides(
     ]
     if protocol == "unsupervised":
         overrides.append(f"protocol.contamination={contamination}")
-    return [*overrides, f"model={model}"] if model != BASELINE else overrides
+    if model == BASELINE:
+        return overrides
+    return [*overrides, f"model={model}", *MODEL_OVERRIDES.get(model, [])]
 
 
 def run_job(

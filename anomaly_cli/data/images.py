@@ -57,7 +57,7 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode_error(path: Path) -> str | None:
+def decode_error(path: Path) -> str | None:
     from PIL import Image
 
     try:
@@ -78,7 +78,7 @@ class CheckedFiles:
 def check_images(paths: Sequence[Path], strict: bool) -> CheckedFiles:
     """Decode every file once; skip broken ones with one warning, or fail with strict."""
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        errors = list(pool.map(_decode_error, paths))
+        errors = list(pool.map(decode_error, paths))
     bad = [(str(p), e) for p, e in zip(paths, errors, strict=True) if e is not None]
     if bad and strict:
         path, why = bad[0]

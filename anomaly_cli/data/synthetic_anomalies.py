@@ -29,22 +29,22 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-# Perlin grid cells no smaller than this many pixels: the paper's smallest cell
-# is 8 px of 256 (scales 2^0..2^5); at adx's 16-64 px, 4 px keeps masks that are
-# blobs, not salt and pepper.
+# Perlin grid resolutions are the paper's 2^0..2^5 cells per side (its smallest
+# cell: 8 px of 256), and cells no smaller than MIN_CELL_PIXELS: at 16-64 px
+# images, 4 px keeps masks that are blobs, not salt and pepper.
+MAX_RESOLUTION = 32
 MIN_CELL_PIXELS = 4
 # The paper's threshold on Perlin noise scaled to about [-1, 1].
 MASK_THRESHOLD = 0.5
 # Opacity of the pasted texture, drawn uniformly from [low, high).
 OPACITY_RANGE = (0.1, 1.0)
-# Images kept from an anomaly-source folder (evenly spaced when there are more).
-MAX_SOURCE_IMAGES = 256
 
 
 def perlin_resolutions(side: int) -> list[int]:
-    """Grid resolutions (cells per side) 1, 2, 4, ... whose cells keep >= MIN_CELL_PIXELS."""
+    """Grid resolutions (cells per side) 1, 2, 4, ... up to MAX_RESOLUTION, whose
+    cells keep >= MIN_CELL_PIXELS."""
     resolutions = [1]
-    while side / (resolutions[-1] * 2) >= MIN_CELL_PIXELS:
+    while resolutions[-1] < MAX_RESOLUTION and side / (resolutions[-1] * 2) >= MIN_CELL_PIXELS:
         resolutions.append(resolutions[-1] * 2)
     return resolutions
 
@@ -88,8 +88,9 @@ def perlin_masks(batch: Any, height: int, width: int, seed: Any) -> tf.Tensor:
     resolution per sample and per axis (from perlin_resolutions)."""
     res_ys, res_xs = perlin_resolutions(height), perlin_resolutions(width)
     pairs = [(ry, rx) for ry in res_ys for rx in res_xs]
-    # Every candidate resolution for the whole batch, then one picked per sample:
-    # shapes stay static, and the images are small enough for this to be cheap.
+    # Every candidate resolution for the whole batch, then one picked per sample,
+    # so shapes stay static: up to 36 noise fields per sample (6 x 6 resolutions
+    # from 128 px up), a cost paid for static shapes.
     noises = tf.stack(
         [
             perlin_noise(
@@ -207,14 +208,13 @@ def synthesize_anomalies(
 
 def read_source_images(paths: Sequence[Path], shape: Sequence[int]) -> np.ndarray:
     """(N, H, W, C) float32 in [0, 1]: each file scaled so its shorter side fits
-    the sample's, then centre-cropped to it (at most MAX_SOURCE_IMAGES files)."""
+    the sample's, then centre-cropped to it (the files checks.check_anomaly_source
+    chose: at most checks.MAX_SOURCE_IMAGES)."""
     from PIL import Image
 
     from anomaly_cli.data.images import read_pixels
 
     height, width, channels = (int(s) for s in shape)
-    if len(paths) > MAX_SOURCE_IMAGES:
-        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, MAX_SOURCE_IMAGES).astype(int)]
     bank = []
     for path in paths:
         pixels = read_pixels(str(path).encode(), channels)

@@ -42,7 +42,6 @@ from anomaly_cli.models.windows import (
     check_windows,
     sliding_reconstruction,
     smooth_maps,
-    top_fraction_mean,
 )
 from anomaly_cli.scoring.batches import map_batches
 from anomaly_cli.scoring.reconstruction import (
@@ -54,6 +53,7 @@ from anomaly_cli.scoring.reconstruction import (
     check_top_k,
     error_map,
     reconstruction_error,
+    top_fraction_mean,
 )
 
 # The score of models that compare two latents, or a latent with a reference.
@@ -262,6 +262,13 @@ class ReconstructionModel(AnomalyModel):
         if self.window_size is None:
             return self.sample_shape
         return (self.window_size, self.window_size, *self.sample_shape[2:])
+
+    @property
+    def network_shape_source(self) -> str:
+        """Where network_shape comes from, for error messages about its sides."""
+        if self.window_size is None:
+            return "the dataset gives"
+        return f"model.window_size={self.window_size} gives windows of"
 
     @property
     def map_smoothing(self) -> float:

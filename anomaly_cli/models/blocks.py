@@ -37,12 +37,20 @@ def per_layer_rates(
     return rates
 
 
-def check_divisible(model_name: str, height: int, width: int, factor: int, setting: str) -> None:
-    """Strided or pooled stacks need image sides that halve cleanly at every level."""
+def check_divisible(
+    model_name: str,
+    height: int,
+    width: int,
+    factor: int,
+    setting: str,
+    source: str = "the dataset gives",
+) -> None:
+    """Strided or pooled stacks need image sides that halve cleanly at every level.
+    `source` says where the sides come from (the dataset, or model.window_size)."""
     if height % factor or width % factor:
         raise AdxUserError(
             f"model={model_name} with {setting} needs image sides divisible by {factor}; "
-            f"the dataset gives {height}x{width}"
+            f"{source} {height}x{width}"
         )
 
 
@@ -51,6 +59,7 @@ def conv_widths(
     image_shape: tuple[int, ...],
     num_hidden_layers: int,
     filters: int | Sequence[int],
+    source: str = "the dataset gives",
 ) -> list[int]:
     """Filters of a strided conv stack of num_hidden_layers layers: an int is the
     first layer's width, doubled per layer; a list gives each layer's. Checks
@@ -66,7 +75,12 @@ def conv_widths(
             )
     height, width = int(image_shape[0]), int(image_shape[1])
     check_divisible(
-        model_name, height, width, 2**num_hidden_layers, f"num_hidden_layers={num_hidden_layers}"
+        model_name,
+        height,
+        width,
+        2**num_hidden_layers,
+        f"num_hidden_layers={num_hidden_layers}",
+        source,
     )
     return widths
 

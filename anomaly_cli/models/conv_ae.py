@@ -33,7 +33,11 @@ class ConvAutoencoder(ReconstructionModel):
     def __init__(self, sample_shape: tuple[int, ...], **config: Any):
         super().__init__(sample_shape, **config)
         conv = conv_widths(
-            self.model_name, self.network_shape, self.num_hidden_layers, self.filters
+            self.model_name,
+            self.network_shape,
+            self.num_hidden_layers,
+            self.filters,
+            self.network_shape_source,
         )
         self.encoder = conv_encoder(self.network_shape, conv, self.latent_dim, self.units)
         self.decoder = conv_decoder(self.latent_dim, self.network_shape, conv)

@@ -34,11 +34,10 @@ from anomaly_cli.models.hyperparameters import (
     number,
     optional,
 )
-from anomaly_cli.models.windows import top_fraction_mean
-from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, check_top_k
+from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, check_top_k, top_fraction_mean
 
 # The image scores: max of the mean-filtered map (the paper's), or top-k mean.
-MAP_MAX = "map_max"
+MAP_MAX = "max"
 SCORES = (MAP_MAX, "top_k_mean")
 # The paper's mean filter: 21 px at 256 px images.
 PAPER_WINDOW_FRACTION = 21 / 256

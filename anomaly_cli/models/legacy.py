@@ -33,8 +33,9 @@ RETIRED: dict[str, str] = {
 }
 
 RETIRED_VALUES: dict[str, dict[Any, Any]] = {
-    # The latent-distance score has one name (deep_svdd called it distance).
-    "model.score": {"distance": "latent_distance"},
+    # The latent-distance score has one name (deep_svdd called it distance); the
+    # largest value of the map is max (draem called it map_max).
+    "model.score": {"distance": "latent_distance", "map_max": "max"},
 }
 
 # Settings dropped with their old values: deep_svdd and ganomaly carried a `loss`

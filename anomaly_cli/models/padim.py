@@ -28,9 +28,15 @@ from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K
 
 # The paper's regulariser: covariance + 0.01 I keeps it invertible with few images.
 COVARIANCE_EPSILON = 0.01
-# Above this the per-position inverse covariances (positions x d x d float32)
-# would not fit a workstation's memory; a smaller model.feature_dim does.
+# Above this the fit of the per-position covariances (positions x d x d) would
+# not fit a workstation's memory; a smaller model.feature_dim does.
 MAX_COVARIANCE_BYTES = 4 * 2**30
+# Bytes per covariance entry at the fit's peak: the float64 sums of outer
+# products and one batch's float64 product being added to them, and the float32
+# weight (the float32 inverses replace the product once the pass is over).
+FIT_BYTES_PER_ENTRY = 8 + 8 + 4
+# Covariances inverted at a time (float64).
+INVERSION_BLOCK_BYTES = 64 * 2**20
 
 
 @keras.saving.register_keras_serializable(package="adx")
@@ -55,10 +61,11 @@ class PaDiM(FeatureEmbeddingModel):
             )
         dim = self.feature_dim or total
         positions = self.grid[0] * self.grid[1]
-        if positions * dim * dim * 4 > MAX_COVARIANCE_BYTES:
+        if positions * dim * dim * FIT_BYTES_PER_ENTRY > MAX_COVARIANCE_BYTES:
+            needed = positions * dim * dim * FIT_BYTES_PER_ENTRY / 2**30
             raise AdxUserError(
                 f"model.feature_dim={self.feature_dim} at a {self.grid[0]}x{self.grid[1]} grid "
-                f"needs {positions * dim * dim * 4 / 2**30:.1f} GiB of covariances; "
+                f"needs {needed:.1f} GiB to fit its covariances; "
                 "set model.feature_dim=100 (the paper's) or lower dataset.preprocess.image_size"
             )
         self.channels = self.add_weight(
@@ -106,10 +113,8 @@ class PaDiM(FeatureEmbeddingModel):
         if shift is None:
             raise AdxUserError(f"model={self.model_name} needs training images; the split is empty")
         offset = total / count
-        covariance = (outer - count * offset[:, :, None] * offset[:, None, :]) / max(count - 1, 1)
-        covariance += COVARIANCE_EPSILON * np.eye(covariance.shape[-1])
         self.mean.assign((shift + offset).astype(np.float32))
-        self.inverse_covariance.assign(np.linalg.inv(covariance).astype(np.float32))
+        self.inverse_covariance.assign(_inverse_covariances(outer, offset, count))
         return self
 
     def patch_distances(self, x: np.ndarray) -> tf.Tensor:
@@ -123,3 +128,19 @@ class PaDiM(FeatureEmbeddingModel):
     def score_batch(self, x: np.ndarray, top_k: float = DEFAULT_TOP_K) -> np.ndarray:
         """The maximum of the smoothed map, one per image."""
         return self.map_batch(x).reshape(len(x), -1).max(axis=1)
+
+
+def _inverse_covariances(outer: np.ndarray, offset: np.ndarray, count: int) -> np.ndarray:
+    """The regularised inverse covariance per position (float32), from the sums of
+    outer products around the shift; a block of positions at a time, so no second
+    float64 array of the covariances' size is held (FIT_BYTES_PER_ENTRY)."""
+    positions, dim = offset.shape
+    inverse = np.empty((positions, dim, dim), dtype=np.float32)
+    step = max(1, INVERSION_BLOCK_BYTES // (8 * dim * dim))
+    for start in range(0, positions, step):
+        block = slice(start, start + step)
+        mean_outer = count * offset[block, :, None] * offset[block, None, :]
+        covariance = (outer[block] - mean_outer) / max(count - 1, 1)
+        covariance += COVARIANCE_EPSILON * np.eye(dim)
+        inverse[block] = np.linalg.inv(covariance)
+    return inverse

@@ -80,25 +80,7 @@ class PatchCore(FeatureEmbeddingModel):
         """Gather every training patch, select the coreset, return a model whose
         memory bank holds it (a new one: the bank's size is known only now)."""
         rng = np.random.default_rng(np.random.randint(2**31))  # seeded by trainer.seed
-        patches = [
-            np.asarray(self(batch, training=False), dtype=np.float32).reshape(
-                -1, self.feature_channels
-            )
-            for batch in samples
-        ]
-        if not patches:
-            raise AdxUserError(f"model={self.model_name} needs training images; the split is empty")
-        bank = np.concatenate(patches)
-        del patches
-        limit = MAX_PATCH_BYTES // (4 * self.feature_channels)
-        if len(bank) > limit:
-            log.warning(
-                "patchcore: %d training patches exceed the memory kept for the coreset "
-                "selection; a random %d of them are used",
-                len(bank),
-                limit,
-            )
-            bank = bank[np.sort(rng.choice(len(bank), limit, replace=False))]
+        bank = self._training_patches(samples, MAX_PATCH_BYTES // (4 * self.feature_channels), rng)
         size = max(1, math.ceil(self.coreset_ratio * len(bank)))
         chosen = greedy_coreset(bank, size, self.projection_dim, rng)
         fitted = type(self).from_config({**self.get_config(), "memory_size": len(chosen)})
@@ -106,6 +88,42 @@ class PatchCore(FeatureEmbeddingModel):
         fitted.extractor.set_weights(self.extractor.get_weights())
         fitted.memory_bank.assign(bank[chosen])
         return fitted
+
+    def _training_patches(
+        self, samples: tf.data.Dataset, limit: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Every training patch, or a uniform random `limit` of them (reservoir
+        sampling, Vitter's algorithm R) when there are more: memory holds at most
+        `limit` patches and one batch, however large the train split."""
+        reservoir: np.ndarray | None = None
+        seen = 0
+        for batch in samples:
+            rows = np.asarray(self(batch, training=False), dtype=np.float32).reshape(
+                -1, self.feature_channels
+            )
+            if reservoir is None:
+                # np.empty reserves address space only: pages are used as rows are written.
+                reservoir = np.empty((limit, self.feature_channels), dtype=np.float32)
+            room = max(0, min(len(rows), limit - seen))
+            reservoir[seen : seen + room] = rows[:room]
+            if room < len(rows):
+                # Row number t (0-based) replaces a random slot j <= t when j < limit;
+                # a later row landing on the same slot wins, as in the sequential algorithm.
+                positions = np.arange(seen + room, seen + len(rows))
+                slots = rng.integers(0, positions + 1)
+                kept = slots < limit
+                reservoir[slots[kept]] = rows[room:][kept]
+            seen += len(rows)
+        if reservoir is None:
+            raise AdxUserError(f"model={self.model_name} needs training images; the split is empty")
+        if seen > limit:
+            log.warning(
+                "patchcore: %d training patches exceed the memory kept for the coreset "
+                "selection; a uniform random %d of them are used",
+                seen,
+                limit,
+            )
+        return reservoir[: min(seen, limit)]
 
     def patch_distances(self, x: np.ndarray) -> tf.Tensor:
         """Euclidean distance of each patch to its nearest neighbour in the bank,
@@ -136,9 +154,10 @@ def greedy_coreset(
     features: np.ndarray, size: int, projection_dim: int | None, rng: np.random.Generator
 ) -> np.ndarray:
     """Indices of `size` rows chosen by greedy k-center selection: each next row is
-    the one farthest from those chosen so far; the first is drawn from `rng`.
-    Distances are measured after a Gaussian random projection to projection_dim
-    dimensions (Johnson-Lindenstrauss: it keeps them roughly, at a fraction of the cost)."""
+    the one farthest from those chosen so far; the first is drawn from `rng`. Fewer
+    when fewer rows are distinct. Distances are measured after a Gaussian random
+    projection to projection_dim dimensions (Johnson-Lindenstrauss: it keeps them
+    roughly, at a fraction of the cost)."""
     count = len(features)
     if size >= count:
         return np.arange(count)
@@ -156,8 +175,13 @@ def greedy_coreset(
     chosen = [first]
     nearest = norms - 2.0 * (points @ points[first]) + norms[first]
     distances = np.empty_like(nearest)
+    # Below this every point is a copy of a chosen one (flat backgrounds, few
+    # distinct features): the bank stops growing rather than repeat rows.
+    tolerance = 1e-6 * float(norms.max(initial=0.0))
     for _ in range(size - 1):
         index = int(np.argmax(nearest))
+        if nearest[index] <= tolerance:
+            break
         chosen.append(index)
         np.matmul(points, points[index], out=distances)
         distances *= -2.0

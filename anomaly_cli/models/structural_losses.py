@@ -94,7 +94,7 @@ def _safe_power(factor: Any, weight: float) -> Any:
 
 
 def ms_ssim(x: Any, y: Any, max_val: float = structure.DYNAMIC_RANGE) -> Any:
-    """Multi-scale SSIM per image pair (N,): tf.image.ssim_multiscale from 176 px,
+    """Multi-scale SSIM per image pair (N,): tf.image.ssim_multiscale from 161 px,
     fewer scales with renormalised weights below (structure.ms_ssim)."""
     scales = structure.ms_ssim_scales(x.shape[1], x.shape[2])
     weights = structure.ms_ssim_weights(scales)

@@ -46,7 +46,14 @@ class UNetAutoencoder(ReconstructionModel):
         super().__init__(sample_shape, **config)
         height, width, channels = self.network_shape
         depth = self.num_hidden_layers
-        check_divisible(self.model_name, height, width, 2**depth, f"num_hidden_layers={depth}")
+        check_divisible(
+            self.model_name,
+            height,
+            width,
+            2**depth,
+            f"num_hidden_layers={depth}",
+            self.network_shape_source,
+        )
         self.skip_connections = _per_level(self.skip_connections, depth)
         self.network = self._build_network(channels)
 

@@ -28,8 +28,7 @@ from anomaly_cli.models.hyperparameters import Hyperparameter, integer, number, 
 # Smoothing of stitched maps when windows are on and model.map_sigma is null
 # (PaDiM and PatchCore smooth their maps with sigma 4 too).
 DEFAULT_WINDOW_SIGMA = 4.0
-# Windows reconstructed per network call: bounded, so a 1024 px image with
-# small windows does not put thousands of windows in memory at once.
+# Windows cut and reconstructed per network call (see sliding_reconstruction).
 WINDOW_BATCH = 256
 
 WINDOW_SETTINGS: dict[str, Hyperparameter] = {
@@ -93,19 +92,28 @@ def cut_windows(images: np.ndarray, grid: list[tuple[int, int]], size: int) -> n
     )
 
 
+def coverage(grid: list[tuple[int, int]], height: int, width: int, size: int) -> np.ndarray:
+    """(H, W): how many windows of the grid cover each pixel (>= 1 everywhere)."""
+    cover = np.zeros((height, width), dtype=np.float32)
+    for top, left in grid:
+        cover[top : top + size, left : left + size] += 1
+    return cover
+
+
+def _mean_of_covering(total: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Summed windows (N, H, W, ...) divided by the windows per pixel (H, W)."""
+    return total / cover.reshape(*cover.shape, *([1] * (total.ndim - 3)))
+
+
 def stitch(windows: np.ndarray, grid: list[tuple[int, int]], shape: tuple[int, ...]) -> np.ndarray:
     """Windows (N * len(grid), P, P, ...) back into N images of `shape` (H, W, ...):
     each pixel the mean of the windows that cover it."""
     size = windows.shape[1]
-    count = len(windows) // len(grid)
-    total = np.zeros((count, *shape), dtype=np.float64)
-    cover = np.zeros(shape[:2], dtype=np.float64)
-    for top, left in grid:
-        cover[top : top + size, left : left + size] += 1
-    per_image = windows.reshape(count, len(grid), *windows.shape[1:])
+    per_image = windows.reshape(len(windows) // len(grid), len(grid), *windows.shape[1:])
+    total = np.zeros((len(per_image), *shape), dtype=np.float64)
     for index, (top, left) in enumerate(grid):
         total[:, top : top + size, left : left + size] += per_image[:, index]
-    return total / cover.reshape(*shape[:2], *([1] * (len(shape) - 2)))
+    return _mean_of_covering(total, coverage(grid, shape[0], shape[1], size))
 
 
 def sliding_reconstruction(
@@ -114,16 +122,25 @@ def sliding_reconstruction(
     stride: int,
     reconstruct: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Reconstruct full-size images window by window and stitch the windows (float32)."""
+    """Reconstruct full-size images window by window and stitch the windows (float32).
+
+    Windows are cut, reconstructed and added up WINDOW_BATCH at a time, so memory
+    holds the images, their running sum and one chunk of windows: a 1024 px image
+    with 64 px windows has 961 of them, about 4x the image if all were cut at once."""
+    images = np.asarray(images, dtype=np.float32)
     grid = window_grid(images.shape[1], images.shape[2], size, stride)
-    windows = cut_windows(np.asarray(images, dtype=np.float32), grid, size)
-    rebuilt = np.concatenate(
-        [
-            reconstruct(windows[start : start + WINDOW_BATCH])
-            for start in range(0, len(windows), WINDOW_BATCH)
-        ]
-    )
-    return stitch(rebuilt, grid, images.shape[1:]).astype(np.float32)
+    places = [(index, top, left) for index in range(len(images)) for top, left in grid]
+    total = np.zeros(images.shape, dtype=np.float32)
+    for start in range(0, len(places), WINDOW_BATCH):
+        chunk = places[start : start + WINDOW_BATCH]
+        windows = np.stack(
+            [images[i, top : top + size, left : left + size] for i, top, left in chunk]
+        )
+        rebuilt = np.asarray(reconstruct(windows), dtype=np.float32)
+        for (i, top, left), window in zip(chunk, rebuilt, strict=True):
+            total[i, top : top + size, left : left + size] += window
+    cover = coverage(grid, images.shape[1], images.shape[2], size)
+    return _mean_of_covering(total, cover)
 
 
 def smooth_maps(maps: np.ndarray, sigma: float) -> np.ndarray:
@@ -133,13 +150,6 @@ def smooth_maps(maps: np.ndarray, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     return np.stack([gaussian_filter(m, sigma=sigma, mode="reflect") for m in maps])
-
-
-def top_fraction_mean(maps: np.ndarray, fraction: float) -> np.ndarray:
-    """Mean of the largest `fraction` of each map's pixels, one value per map."""
-    flat = maps.reshape(len(maps), -1)
-    count = max(1, int(np.ceil(fraction * flat.shape[1])))
-    return np.partition(flat, flat.shape[1] - count, axis=1)[:, -count:].mean(axis=1)
 
 
 def random_crop(image: Any, size: int, seed: Any) -> Any:

@@ -27,11 +27,11 @@ import numpy as np
 
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.scoring import structure
+from anomaly_cli.scoring.kinds import STRUCTURAL_KINDS
 
 # Losses Keras has built in; the structural ones are models/structural_losses.py.
 KERAS_LOSSES = ("mse", "mae", "msle")
 # Kinds that compare image neighbourhoods, so they need (N, H, W, C) samples.
-STRUCTURAL_KINDS = ("ssim", "ms_ssim", "gradient", "mse_ssim", "mse_gradient")
 LOSSES = (*KERAS_LOSSES, "ssim", "ms_ssim", "mse_ssim", "mse_gradient")
 ERRORS = ("mse", "mae", "msle", "l2", "top_k_mean", *STRUCTURAL_KINDS)
 DEFAULT_TOP_K = 0.1
@@ -72,14 +72,13 @@ def _structural_error(x: np.ndarray, reconstruction: np.ndarray, kind: str) -> n
         return 1.0 - structure.ssim(x, reconstruction)
     if kind == "ms_ssim":
         return 1.0 - structure.ms_ssim(x, reconstruction)
-    gradient = structure.gradient_difference(x, reconstruction)
     if kind == "gradient":
-        return gradient
+        return structure.gradient_difference(x, reconstruction)
     mse = np.square(np.asarray(x, np.float64) - np.asarray(reconstruction, np.float64))
     mse = mse.reshape(len(mse), -1).mean(axis=1)
     if kind == "mse_ssim":
         return mse + 1.0 - structure.ssim(x, reconstruction)
-    return mse + gradient  # mse_gradient
+    return mse + structure.gradient_difference(x, reconstruction)  # mse_gradient
 
 
 def _structural_map(x: np.ndarray, reconstruction: np.ndarray, kind: str) -> np.ndarray:
@@ -114,10 +113,16 @@ def reconstruction_error(
     if kind == "l2":
         return np.sqrt(flat.sum(axis=1))
     if kind == "top_k_mean":
-        count = max(1, math.ceil(check_top_k(top_k) * flat.shape[1]))
-        # partition puts the `count` largest values last, in no particular order.
-        return np.partition(flat, flat.shape[1] - count, axis=1)[:, -count:].mean(axis=1)
+        return top_fraction_mean(flat, check_top_k(top_k))
     return flat.mean(axis=1)
+
+
+def top_fraction_mean(values: np.ndarray, fraction: float) -> np.ndarray:
+    """Mean of the largest `fraction` of each sample's values (N, ...) -> (N,)."""
+    flat = values.reshape(len(values), -1)
+    count = max(1, math.ceil(fraction * flat.shape[1]))
+    # partition puts the `count` largest values last, in no particular order.
+    return np.partition(flat, flat.shape[1] - count, axis=1)[:, -count:].mean(axis=1)
 
 
 def error_map(x: np.ndarray, reconstruction: np.ndarray, kind: str = "mse") -> np.ndarray:

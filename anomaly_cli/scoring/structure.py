@@ -12,7 +12,7 @@ local statistics instead:
 - Multi-scale SSIM (Wang et al. 2003) as `tf.image.ssim_multiscale`: contrast-
   structure at each of up to 5 scales (2 x 2 average pooling between them) and
   SSIM at the coarsest, weighted by (0.0448, 0.2856, 0.3001, 0.2363, 0.1333).
-  The coarsest scale must still hold a whole window, which takes 176 px for 5
+  The coarsest scale must still hold a whole window, which takes 161 px for 5
   scales, so smaller images use only the scales their size allows (32 px: 2,
   64 px: 3, 128 px: 4) with the first weights renormalised to sum to 1; with all
   5 scales the result is TensorFlow's.
@@ -200,7 +200,7 @@ def _scale_factors(x: np.ndarray, y: np.ndarray, max_val: float, valid: bool) ->
 @_chunked
 def ms_ssim(x: np.ndarray, y: np.ndarray, max_val: float = DYNAMIC_RANGE) -> np.ndarray:
     """Multi-scale SSIM of each image pair (N,): tf.image.ssim_multiscale on images of
-    176 px or more, fewer scales (renormalised weights) below that."""
+    161 px or more, fewer scales (renormalised weights) below that."""
     factors = _scale_factors(_as_images(x), _as_images(y), max_val, valid=True)
     weights = ms_ssim_weights(len(factors))
     per_channel = np.ones((len(factors[0]), factors[0].shape[-1]))

@@ -199,6 +199,8 @@ def _run_attempt(
         stop_reason = f"diverged in epoch {fit.diverged_at}"
     elif stopped_by_detection:
         stop_reason = "TPR + TNR stopped rising"
+    elif fit.one_pass:
+        stop_reason = "fitted in one pass (no epochs)"
     elif fit.epochs_run < int(cfg.trainer.epochs):
         stop_reason = "validation loss stopped falling"
     else:

@@ -37,6 +37,8 @@ class FitResult:
     checkpoint_seconds: float = 0.0
     # The epoch whose loss was not finite (training ended there), else None.
     diverged_at: int | None = None
+    # Fitted in one pass (PaDiM, PatchCore): no epochs, nothing stopped it early.
+    one_pass: bool = False
 
 
 def fit_model(
@@ -273,6 +275,7 @@ def _fit_in_one_pass(
                 train_seconds=state.train_seconds,
                 resumed_at_epoch=state.epochs_done,
                 checkpoint_seconds=state.checkpoint_seconds,
+                one_pass=True,
             )
     samples = scoring_batches(splits.train, batch_size)
     started = time.perf_counter()
@@ -303,4 +306,5 @@ def _fit_in_one_pass(
         train_seconds=state.train_seconds,
         resumed_at_epoch=0,
         checkpoint_seconds=saved_seconds,
+        one_pass=True,
     )

@@ -121,3 +121,14 @@ def test_a_readme_without_the_markers_gets_a_new_section(bench, tmp_path):
     assert text.startswith("# Benchmarks\n\nSomething else.\n\n" + bench.SECTION)
     assert text.count(bench.BEGIN) == 1 and "| the new table |" in text
     assert "| a table |" not in text
+
+
+def test_a_variant_that_sets_its_own_image_size_is_recorded_at_it(bench):
+    args = bench.argparse.Namespace(val_fraction=0.2, image_size=128, epochs=1, threads=None)
+    assert bench.image_size(args, bench.VARIANTS["conv_ae"]) == 128
+    windows = bench.VARIANTS["conv_ae_windows"]
+    assert bench.image_size(args, windows) == 256
+    # The variant's overrides come after the benchmark's, so its size is the one used.
+    overrides = bench.run_overrides(bench.Path("/data"), "weave", 0, args, windows)
+    sizes = [o for o in overrides if o.startswith("dataset.preprocess.image_size=")]
+    assert sizes == ["dataset.preprocess.image_size=128", "dataset.preprocess.image_size=256"]

@@ -134,8 +134,18 @@ def test_held_out_test_normals_are_not_crops_of_the_train_region(built):
     train = [box for path, box in crops.items() if "/train/" in path]
     test = {path: box for path, box in crops.items() if "/test/" in path}
     assert len(train) == 6 and len(test) == 3 + 2 * len(defects.DEFECTS)
-    rightmost_train_column = max(box["left"] + box["side"] for box in train)
-    assert rightmost_train_column <= min(box["left"] for box in test.values())
+
+    def overlap(a: dict[str, int], b: dict[str, int]) -> bool:
+        return all(
+            a[start] < b[start] + b["side"] and b[start] < a[start] + a["side"]
+            for start in ("top", "left")
+        )
+
+    for box in test.values():
+        assert not any(overlap(box, seen) for seen in train), box
+    assert overlap(train[0], train[0])  # the check can fail
+    # Both sides draw from two opposite quadrants: the photo's left and right alike.
+    assert {box["left"] < defects.QUADRANT for box in train} == {True, False}
     # The recorded box is where a test normal really comes from.
     sheet = defects.texture_sheet("gravel", 3)
     for i in range(3):

@@ -35,6 +35,7 @@ def images(n: int = 16, size: int = 32, channels: int = 1) -> np.ndarray:
 def test_resolutions_keep_cells_of_at_least_four_pixels():
     assert perlin_resolutions(16) == [1, 2, 4]
     assert perlin_resolutions(64) == [1, 2, 4, 8, 16]
+    assert perlin_resolutions(256) == [1, 2, 4, 8, 16, 32]  # the paper's 2^0..2^5
 
 
 def test_perlin_noise_is_smooth_gradient_noise_in_about_minus_one_to_one():
@@ -150,9 +151,20 @@ def test_anomaly_source_is_checked_before_any_data(tmp_path: Path):
         check_anomaly_source(str(tmp_path / "empty"))
     write_images(tmp_path / "broken", count=1)
     (tmp_path / "broken" / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(AdxUserError, match=r"holds an unreadable image, bad.png"):
+    with pytest.raises(AdxUserError, match=r"holds an unreadable image, \S*/broken/bad.png"):
         check_anomaly_source(str(tmp_path / "broken"))
     assert check_anomaly_source(None) == []
+
+
+def test_anomaly_source_reads_sub_folders_and_keeps_an_even_spread(tmp_path: Path, monkeypatch):
+    import anomaly_cli.checks
+
+    for texture in ("banded", "dotted", "woven"):  # DTD's layout: images/<texture>/*.jpg
+        write_images(tmp_path / "images" / texture, count=3)
+    monkeypatch.setattr(anomaly_cli.checks, "MAX_SOURCE_IMAGES", 3)
+    paths = check_anomaly_source(str(tmp_path / "images"))
+    assert [p.parent.name for p in paths] == ["banded", "dotted", "woven"]
+    assert [p.name for p in paths] == ["texture0.png", "texture1.png", "texture2.png"]
 
 
 def test_train_config_check_names_a_missing_anomaly_source(tmp_path: Path):

@@ -80,6 +80,14 @@ def padim_config(**changes: object) -> object:
     return OmegaConf.merge(cfg, changes)
 
 
+def patchcore_config(**changes: object) -> object:
+    """model=patchcore with random weights, resnet50 cut after SMALL_RESNET."""
+    cfg = model_config("patchcore")
+    cfg.backbone.weights = "none"
+    cfg.backbone.layers = SMALL_RESNET
+    return OmegaConf.merge(cfg, changes)
+
+
 def test_every_backbone_builds_with_its_default_layers_at_32_px():
     for name, spec in BACKBONES.items():
         keras.utils.set_random_seed(0)

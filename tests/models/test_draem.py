@@ -68,7 +68,7 @@ def test_focal_loss_weights_easy_pixels_down():
 def test_detects_planted_defects_that_keep_the_image_energy():
     """Stripes with an 8x8 patch turned by 90 degrees or a patch of the same image
     pasted out of phase: the same pixel values, so brightness or energy cannot tell
-    them apart. Measured with this seed: 10 epochs of 128 images 0.87 (map_max),
+    them apart. Measured with this seed: 10 epochs of 128 images 0.87 (max),
     8 epochs 0.77, 3 epochs below chance (0.26). Before the blurred and Perlin
     fills, 10 epochs of 160 images gave 0.95 but 12 epochs of 96 only 0.58: short
     trainings vary a lot (docs/models/draem.md)."""
@@ -140,7 +140,7 @@ def test_trains_with_an_anomaly_source_folder(tmp_path: Path):
     [
         ({"anomaly_source": 3}, r"^model.anomaly_source=3 must be a folder of images, or null"),
         ({"anomaly_fraction": 0}, r"model.anomaly_fraction=0 must lie in \(0, 1\]"),
-        ({"score": "mse"}, r"model.score=mse is not supported; choose one of: map_max"),
+        ({"score": "mse"}, r"model.score=mse is not supported; choose one of: max"),
         ({"num_hidden_layers": 3}, r"needs image sides divisible by 8; the dataset gives 12x12"),
     ],
 )

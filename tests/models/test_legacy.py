@@ -45,7 +45,7 @@ def test_upgrade_drops_the_loss_placeholders_of_models_with_their_own_objective(
 
 def test_upgrade_renames_the_latent_distance_score_and_keeps_todays_config():
     assert upgrade({"score": "distance"}) == {"score": "latent_distance"}
-    assert RETIRED_VALUES["model.score"] == {"distance": "latent_distance"}
+    assert RETIRED_VALUES["model.score"] == {"distance": "latent_distance", "map_max": "max"}
     for name in MODEL_NAMES:
         today = dict(model_config(name))
         assert upgrade(today) == today, name

@@ -17,15 +17,16 @@ from sklearn.metrics import roc_auc_score
 from anomaly_cli.data.base import ArraySplit
 from anomaly_cli.data.pipeline import training_batches, validation_batches
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.models import windows as windows_module
 from anomaly_cli.models.loading import build_model, load_checkpoint
 from anomaly_cli.models.windows import (
     cut_windows,
     smooth_maps,
     stitch,
-    top_fraction_mean,
     window_grid,
     window_starts,
 )
+from anomaly_cli.scoring.reconstruction import top_fraction_mean
 from tests.conftest import RUN_ARTIFACTS, latest, run_adx_in_process, train_run
 from tests.models.planted import fit_briefly
 
@@ -130,6 +131,8 @@ def test_a_windowed_model_reconstructs_maps_and_reloads_whole_images(tmp_path: P
         ({"window_size": None, "window_stride": 8}, r"model.window_stride=8 needs"),
         ({"window_stride": 20}, r"model.window_stride=20 is larger than model.window_size=16"),
         ({"window_size": 4}, r"model.window_size=4 must be >= 8"),
+        # The sides the network cannot halve are the window's, and the message says so.
+        ({"window_size": 10}, r"divisible by 4; model.window_size=10 gives windows of 10x10$"),
     ],
 )
 def test_window_settings_that_cannot_work_are_refused(settings: dict, message: str):
@@ -182,3 +185,21 @@ def test_train_and_evaluate_with_windows_end_to_end(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     evaluated = pd.read_csv(latest(tmp_path) / "scores.csv")
     assert np.array_equal(evaluated["score"], trained["score"])
+
+
+def test_sliding_reconstruction_calls_the_network_on_bounded_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(windows_module, "WINDOW_BATCH", 50)
+    images = np.random.default_rng(0).uniform(size=(3, 40, 40, 2)).astype("float32")
+    seen: list[int] = []
+
+    def identity(windows: np.ndarray) -> np.ndarray:
+        seen.append(len(windows))
+        return windows
+
+    rebuilt = windows_module.sliding_reconstruction(images, 8, 4, identity)
+    assert np.allclose(rebuilt, images, atol=1e-6)
+    # 9 x 9 windows per image, 243 in all: chunks of at most WINDOW_BATCH.
+    assert sum(seen) == 3 * 81 and len(seen) > 1
+    assert max(seen) == 50

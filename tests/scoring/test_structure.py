@@ -64,7 +64,10 @@ def test_ms_ssim_is_tensorflows_with_all_five_scales():
         np.testing.assert_allclose(structure.ms_ssim(a, b), expected, atol=1e-5, err_msg=name)
 
 
-@pytest.mark.parametrize(("size", "scales"), [(16, 1), (32, 2), (64, 3), (128, 4), (176, 5)])
+@pytest.mark.parametrize(
+    ("size", "scales"),
+    [(16, 1), (20, 1), (21, 2), (32, 2), (64, 3), (128, 4), (160, 4), (161, 5), (176, 5)],
+)
 def test_small_images_use_the_scales_they_allow_with_weights_summing_to_one(size: int, scales: int):
     assert structure.ms_ssim_scales(size, size) == scales
     weights = structure.ms_ssim_weights(scales)

@@ -182,3 +182,12 @@ def test_stable_run_killed_in_its_second_attempt_resumes_to_the_same_scores(tmp_
     assert pd.read_csv(run / "attempts.csv")[columns].equals(
         pd.read_csv(reference / "attempts.csv")[columns]
     )
+
+
+def test_a_model_fitted_in_one_pass_is_not_said_to_have_stopped_early(tmp_path):
+    from tests.models.test_patchcore import TINY_PATCHCORE
+
+    run = _stable_run(tmp_path, *TINY_PATCHCORE)
+    attempts = pd.read_csv(run / "attempts.csv")
+    assert list(attempts["attempt"]) == [1, 2]
+    assert list(attempts["stop_reason"]) == ["fitted in one pass (no epochs)"] * 2
