@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from anomaly_cli.errors import AdxUserError
 from anomaly_cli.models.draem import focal_loss, mean_filtered_max
 from anomaly_cli.models.loading import build_model, load_checkpoint
+from anomaly_cli.training.seeding import apply_seed
 from tests.conftest import RUN_ARTIFACTS, latest, run_adx_in_process, train_run
 from tests.models.configs import model_config
 from tests.models.planted import fit_briefly
@@ -72,7 +73,7 @@ def test_detects_planted_defects_that_keep_the_image_energy():
     8 epochs 0.77, 3 epochs below chance (0.26). Before the blurred and Perlin
     fills, 10 epochs of 160 images gave 0.95 but 12 epochs of 96 only 0.58: short
     trainings vary a lot (docs/models/draem.md)."""
-    keras.utils.set_random_seed(0)
+    apply_seed(0, deterministic=False)  # seeding.py: TF cannot take a global seed of 0
     rng = np.random.default_rng(0)
     train, test = stripes(128, rng), stripes(40, rng)
     labels = np.r_[np.zeros(20), np.ones(20)].astype(int)
