@@ -34,6 +34,7 @@ import tensorflow as tf
 import yaml
 
 from anomaly_cli.errors import AdxUserError
+from anomaly_cli.models.blocks import DATASET_SIDES
 from anomaly_cli.models.hyperparameters import Hyperparameter
 from anomaly_cli.models.legacy import upgrade
 from anomaly_cli.models.structural_losses import structural_error, training_loss
@@ -267,7 +268,7 @@ class ReconstructionModel(AnomalyModel):
     def network_shape_source(self) -> str:
         """Where network_shape comes from, for error messages about its sides."""
         if self.window_size is None:
-            return "the dataset gives"
+            return DATASET_SIDES
         return f"model.window_size={self.window_size} gives windows of"
 
     @property

@@ -20,6 +20,8 @@ from anomaly_cli.models.layers import McDropout
 # steps, so a short run scores with statistics the network never trained with
 # (Deep SVDD on planted images: AUROC 0.59-0.80 with 0.99, 1.0 with 0.9).
 BATCH_NORM_MOMENTUM = 0.9
+# Where image sides come from, in divisibility errors, unless windows cut them.
+DATASET_SIDES = "the dataset gives"
 
 
 def per_layer_rates(
@@ -43,7 +45,7 @@ def check_divisible(
     width: int,
     factor: int,
     setting: str,
-    source: str = "the dataset gives",
+    source: str = DATASET_SIDES,
 ) -> None:
     """Strided or pooled stacks need image sides that halve cleanly at every level.
     `source` says where the sides come from (the dataset, or model.window_size)."""
@@ -59,7 +61,7 @@ def conv_widths(
     image_shape: tuple[int, ...],
     num_hidden_layers: int,
     filters: int | Sequence[int],
-    source: str = "the dataset gives",
+    source: str = DATASET_SIDES,
 ) -> list[int]:
     """Filters of a strided conv stack of num_hidden_layers layers: an int is the
     first layer's width, doubled per layer; a list gives each layer's. Checks

@@ -37,8 +37,8 @@ from anomaly_cli.models.hyperparameters import (
 from anomaly_cli.scoring.reconstruction import DEFAULT_TOP_K, check_top_k, top_fraction_mean
 
 # The image scores: max of the mean-filtered map (the paper's), or top-k mean.
-MAP_MAX = "max"
-SCORES = (MAP_MAX, "top_k_mean")
+MAX_SCORE = "max"
+SCORES = (MAX_SCORE, "top_k_mean")
 # The paper's mean filter: 21 px at 256 px images.
 PAPER_WINDOW_FRACTION = 21 / 256
 # SSIM's Gaussian window (tf.image.ssim's default), shrunk for smaller images.
@@ -76,7 +76,7 @@ class Draem(AnomalyModel):
             None,
             optional(integer(minimum=1), hint=", or null for 21/256 of the image side"),
         ),
-        "score": Hyperparameter(MAP_MAX, attribute="score_name"),
+        "score": Hyperparameter(MAX_SCORE, attribute="score_name"),
     }
 
     def __init__(self, sample_shape: tuple[int, ...], **config: Any):
